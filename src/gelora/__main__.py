@@ -1,0 +1,3 @@
+from gelora.cli import main
+
+raise SystemExit(main())
