@@ -3,7 +3,8 @@
 Two passes per chunk of query rows: a float32 matmul pass (``|q|^2 + |x|^2 - 2 q.x``) ranks every point and keeps a
 few more candidates than needed, then the distances to those candidates are recomputed exactly, as norms of
 differences in the input's own precision. The expansion formula loses digits for close pairs (catastrophic
-cancellation), so it is trusted only to *rank*; the margin of extra candidates absorbs its rounding.
+cancellation), so it is trusted only to *rank*, on centred data (a large common offset, as hidden states often
+have, would otherwise swamp float32); the margin of extra candidates absorbs its rounding.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def nearest_neighbor_distances(
     if not 1 <= k < n:
         raise ValueError(f"need 1 <= k < n_points, got k={k} with {n} points")
     m = min(n - 1, k + (margin if margin is not None else max(8, k // 4)))
-    ranking = X if X.dtype == torch.float32 else X.float()
+    ranking = (X - X.mean(dim=0)).float()
     sq_norms = ranking.pow(2).sum(dim=1)
     if chunk_size is None:
         chunk_size = max(1, min(n, _SCORE_BLOCK // n))
