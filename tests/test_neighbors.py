@@ -12,11 +12,11 @@ def brute_force(X: torch.Tensor, k: int):
     return d.topk(k, dim=1, largest=False)
 
 
-@pytest.mark.parametrize("chunk_size", [None, 7, 64])
+@pytest.mark.parametrize("block_size", [None, 7, 64, 1000])
 @pytest.mark.parametrize("k", [1, 2, 5])
-def test_matches_brute_force(k, chunk_size):
+def test_matches_brute_force(k, block_size):
     X = torch.randn(300, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(k))
-    d, i = nearest_neighbor_distances(X, k, chunk_size=chunk_size)
+    d, i = nearest_neighbor_distances(X, k, block_size=block_size)
     bd, bi = brute_force(X, k)
     torch.testing.assert_close(d, bd, rtol=1e-12, atol=1e-12)
     assert torch.equal(i, bi)
