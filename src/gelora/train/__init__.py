@@ -1,0 +1,1 @@
+"""Training: adapters, integrators and the training loop."""
