@@ -107,7 +107,7 @@ def test_alpha_keeps_the_same_scale_everywhere():
     plan = plan_ranks(synthetic_profile([1.0, 4.0, 6.0]), tiny_model("bert"))
     peft_model = get_peft_model(tiny_model("bert"), plan.to_lora_config())
     adapted = [m for _, m in peft_model.named_modules() if hasattr(m, "lora_A") and "default" in m.lora_A]
-    assert {m.r["default"] for m in adapted} == {3, 2} and {m.scaling["default"] for m in adapted} == {2.0}
+    assert {m.r["default"] for m in adapted} == {4, 3} and {m.scaling["default"] for m in adapted} == {2.0}
     fixed = plan.to_lora_config(lora_alpha=16)
     assert fixed.alpha_pattern == {} and fixed.lora_alpha == 16
     with pytest.raises(GeloraError, match="comes from the plan"):
