@@ -8,7 +8,7 @@
 Usage::
 
     PYTHONPATH=src GELORA_DATA_DIR=/work/shared/data/glue python benchmarks/bench_profile.py \
-        [--num-samples 1000] [--out benchmarks/results_profile.md]
+        [--num-samples 1000] [--part all|timing|tasks] [--out benchmarks/results_profile.md]
 """
 
 from __future__ import annotations
@@ -98,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--part", choices=("all", "timing", "tasks"), default="all", help="which section(s) to run")
     parser.add_argument("--out", default="benchmarks/results_profile.md")
     args = parser.parse_args()
 
@@ -112,9 +113,12 @@ def main() -> None:
         "so absolute times vary by tens of percent between runs; the ratios are steadier.",
         "",
     ]
-    body = timing_section(model, tokenizer, args.seed)
-    print("\n".join(body), flush=True)
-    body += tasks_section(model, tokenizer, args.num_samples, args.seed)
+    body = []
+    if args.part in ("all", "timing"):
+        body += timing_section(model, tokenizer, args.seed)
+        print("\n".join(body), flush=True)
+    if args.part in ("all", "tasks"):
+        body += tasks_section(model, tokenizer, args.num_samples, args.seed)
     atomic_write_text(args.out, "\n".join(header + body))
     print(f"wrote {args.out}")
 
