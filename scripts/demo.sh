@@ -8,7 +8,7 @@ OUT=runs/demo
 TASK=glue/rte
 
 echo "== gelora profile minilm --task $TASK"
-gelora profile minilm --task "$TASK" --num-samples 500 --pooling tokens --bootstrap 100 --seed 0 --out "$OUT/profile"
+gelora profile minilm --task "$TASK" --num-samples 300 --pooling tokens --bootstrap 100 --seed 0 --out "$OUT/profile"
 
 echo
 echo "== gelora plan (lower-bound rule: r_i = max(lb_i + 1, 1))"
