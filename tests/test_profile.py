@@ -118,7 +118,7 @@ def test_cli_empty_file_unknown_task_budget_zero(model_dir, tmp_path, capsys, to
 
 def test_minilm_on_rte(glue_dir, tmp_path, capsys):
     """The real model on 200 RTE texts: seven boundaries, IDs well inside (1, 384), a plan over its 36 linear layers."""
-    code = main(["profile", "minilm", "--task", "glue/rte", "--data-dir", str(glue_dir), "--num-samples", "200",
+    code = main(["profile", "minilm", "--task", "glue/rte", "--data-dir", str(glue_dir), "--num-samples", "200", "--max-length", "64",
                  "--bootstrap", "20", "--out", str(tmp_path), "--no-progress"])
     assert code == 0
     profile = Profile.from_json(tmp_path / "profile.json")
