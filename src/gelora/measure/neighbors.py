@@ -16,7 +16,7 @@ import torch
 
 # Elements of one (block x block) float32 score matrix, and of the (rows x candidates x D) difference block.
 _SCORE_BLOCK = 1 << 26
-_DIFF_BLOCK = 1 << 25
+_DIFF_BLOCK = 1 << 18  # small enough to stay in cache: 5x faster than 1 << 25 on this CPU
 
 
 def nearest_neighbor_distances(
