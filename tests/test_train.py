@@ -57,7 +57,7 @@ def eval_batch(tiny):
     return dict(tok(["a good movie", "the plot was bad bad"], ["very good", "rather bad"], return_tensors="pt", padding=True))
 
 
-@pytest.mark.parametrize("method", ["lora", "full", "adalora", "eva"])
+@pytest.mark.parametrize("method", ["gelora", "lora", "full", "adalora", "eva"])
 def test_method_trains_writes_metrics_and_reloads(tiny, tmp_path, method, capture_trained):
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification
@@ -74,6 +74,9 @@ def test_method_trains_writes_metrics_and_reloads(tiny, tmp_path, method, captur
     assert metrics["best"]["accuracy"] == max(h["accuracy"] for h in metrics["history"])
     assert metrics["median_step_seconds"] > 0 and metrics["wall_seconds"] > 0 and metrics["peak_memory_mb"] > 0
     assert (tmp_path / "run" / "checkpoint" / "latest").exists()
+    if method == "gelora":
+        assert (tmp_path / "run" / "profile.json").exists() and (tmp_path / "run" / "plan.json").exists()
+        assert metrics["plan_source"] == "profiled" and metrics["profile_seconds"] > 0
 
     trained = capture_trained["model"].eval()
     if method == "full":
@@ -94,18 +97,10 @@ def test_regression_task_uses_one_output_and_correlations(tiny, tmp_path):
 
 
 def test_same_seed_same_result_and_no_state_leaks(tiny, tmp_path):
-    first = runner.train(tiny_config(tiny, tmp_path / "a", epochs=1, seed=3))
-    runner.train(tiny_config(tiny, tmp_path / "other", epochs=1, seed=4, method="full"))
-    again = runner.train(tiny_config(tiny, tmp_path / "b", epochs=1, seed=3))
+    first = runner.train(tiny_config(tiny, tmp_path / "a", max_steps=3, seed=3))
+    assert first["steps"] == 3 and first["final"]["epoch"] == pytest.approx(0.75)  # max_steps stops mid-epoch
+    runner.train(tiny_config(tiny, tmp_path / "other", max_steps=2, seed=4, method="full"))
+    again = runner.train(tiny_config(tiny, tmp_path / "b", max_steps=3, seed=3))
     assert first["history"] == again["history"]
-
-
-def test_max_steps_stops_mid_epoch_and_evaluates(tiny, tmp_path):
-    metrics = runner.train(tiny_config(tiny, tmp_path / "run", max_steps=3))
-    assert metrics["steps"] == 3
-    assert metrics["final"]["epoch"] == pytest.approx(0.75)
-
-
-def test_resume_of_a_finished_run_returns_its_metrics(tiny, tmp_path):
-    first = runner.train(tiny_config(tiny, tmp_path / "run", epochs=1))
-    assert runner.train(tiny_config(tiny, tmp_path / "run", epochs=1, resume=True)) == json.loads(json.dumps(first))
+    finished = runner.train(tiny_config(tiny, tmp_path / "a", max_steps=3, seed=3, resume=True))
+    assert finished == json.loads(json.dumps(first))  # resuming a finished run returns its metrics

@@ -42,13 +42,16 @@ def build_model(config: TrainConfig, data: TaskData, tokenizer, total_steps: int
         return BuiltModel(base)
     if config.method == "adalora":
         return _adalora(config, base, total_steps)
+    profile, info = None, {}
     if config.method == "gelora":
-        plan, info = _gelora_plan(config, base, data, tokenizer, accelerator)
+        plan, profile, info = _gelora_plan(config, base, data, tokenizer, accelerator)
     else:
-        plan, info = uniform_plan(base, config.rank, config.target_modules), {}
+        plan = uniform_plan(base, config.rank, config.target_modules)
     _check_plan(plan, base)
     if accelerator.is_main_process:
         plan.to_json(Path(config.out) / PLAN_FILE)
+        if profile is not None:
+            profile.to_json(Path(config.out) / PROFILE_FILE)
     if config.method == "eva":
         return _eva(config, base, plan, data, accelerator)
     from peft import get_peft_model
@@ -72,12 +75,12 @@ def _check_plan(plan, base) -> None:
 
 
 def _gelora_plan(config: TrainConfig, base, data: TaskData, tokenizer, accelerator):
-    """A given plan.json, the plan of the run being resumed, or a fresh one from profiling the model on the task."""
+    """A given plan.json, the plan of the run being resumed, or a fresh one (and its profile) from the task's texts."""
     from gelora.profile import profile_model
 
     saved = Path(config.out) / PLAN_FILE
     if config.plan is not None or (config.resume and saved.exists()):
-        return RankPlan.from_json(config.plan or saved), {"plan_source": str(config.plan or saved)}
+        return RankPlan.from_json(config.plan or saved), None, {"plan_source": str(config.plan or saved)}
     opts = config.plan_options
     start = time.perf_counter()
     profile = profile_model(
@@ -105,14 +108,12 @@ def _gelora_plan(config: TrainConfig, base, data: TaskData, tokenizer, accelerat
         budget_rank=opts.budget_rank,
         target_modules=config.target_modules,
     )
-    if accelerator.is_main_process:
-        profile.to_json(Path(config.out) / PROFILE_FILE)
     info = {
         "plan_source": "profiled",
         "profile_seconds": profiled - start,
         "plan_seconds": time.perf_counter() - profiled,
     }
-    return plan, info
+    return plan, profile, info
 
 
 def _adalora(config: TrainConfig, base, total_steps: int) -> BuiltModel:
