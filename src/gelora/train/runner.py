@@ -34,7 +34,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     config.validate()
     started = time.perf_counter()
-    accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    cuda = torch.cuda.is_available()
+    # cpu=True on a CPU-only machine is what lets torchrun / accelerate launch start gloo data parallelism there.
+    accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no")
     finished = claim_output_dir(config, accelerator)
     if finished is not None:
         return finished
