@@ -15,7 +15,14 @@ from tqdm.auto import tqdm
 
 from gelora.io import atomic_write_json
 from gelora.models import load_tokenizer
-from gelora.train.checkpoint import METRICS_FILE, claim_output_dir, load_checkpoint, record_run, save_checkpoint
+from gelora.train.checkpoint import (
+    METRICS_FILE,
+    claim_output_dir,
+    keep_trainable_weights,
+    load_checkpoint,
+    record_run,
+    save_checkpoint,
+)
 from gelora.train.config import TrainConfig
 from gelora.train.methods import adapter_ranks, build_model
 from gelora.train.metrics import compute_metrics
@@ -62,6 +69,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     model, optimizer, evaluation = accelerator.prepare(model, optimizer, eval_loader(data, config.batch_size))
     accelerator.register_for_checkpointing(scheduler, *built.checkpoint_state)
+    accelerator.register_save_state_pre_hook(keep_trainable_weights)
     record_run(config, accelerator)
 
     # ---- where to start: a fresh run, or the latest checkpoint of a resumed one
