@@ -44,6 +44,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     cuda = torch.cuda.is_available()
     # cpu=True on a CPU-only machine is what lets torchrun / accelerate launch start gloo data parallelism there.
     accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()  # peak of this run, not of earlier runs in the same process
     finished = claim_output_dir(config, accelerator)
     if finished is not None:
         return finished
@@ -172,7 +174,8 @@ def _snapshot(progress: dict[str, Any], started: float) -> dict[str, Any]:
 def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"  # ru_maxrss is KiB on Linux
+    # ru_maxrss (KiB on Linux) is the peak over the process's life, earlier runs in it included.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
 
 
 def _summary(config, data, model, accelerator, progress, started) -> dict[str, Any]:
