@@ -15,6 +15,7 @@ COMMANDS = [
     ("profile", "profile"),
     ("plan", "plan"),
     ("compare-profiles", "compare_profiles"),
+    ("train", "train"),
 ]
 
 

@@ -1,1 +1,1 @@
-"""Training: adapters, integrators and the training loop."""
+"""Train adapters: the fine-tuning runner (``train(TrainConfig)``), its methods, and GeoLoRA."""
