@@ -57,7 +57,7 @@ def eval_batch(tiny):
     return dict(tok(["a good movie", "the plot was bad bad"], ["very good", "rather bad"], return_tensors="pt", padding=True))
 
 
-@pytest.mark.parametrize("method", ["gelora", "lora", "full", "adalora", "eva"])
+@pytest.mark.parametrize("method", ["gelora", "lora", "full", "adalora", "eva", "geolora", "gelora-geolora"])
 def test_method_trains_writes_metrics_and_reloads(tiny, tmp_path, method, capture_trained):
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification
@@ -74,7 +74,7 @@ def test_method_trains_writes_metrics_and_reloads(tiny, tmp_path, method, captur
     assert metrics["best"]["accuracy"] == max(h["accuracy"] for h in metrics["history"])
     assert metrics["median_step_seconds"] > 0 and metrics["wall_seconds"] > 0 and metrics["peak_memory_mb"] > 0
     assert (tmp_path / "run" / "checkpoint" / "latest").exists()
-    if method == "gelora":
+    if method in ("gelora", "gelora-geolora"):
         assert (tmp_path / "run" / "profile.json").exists() and (tmp_path / "run" / "plan.json").exists()
         assert metrics["plan_source"] == "profiled" and metrics["profile_seconds"] > 0
 
@@ -85,6 +85,9 @@ def test_method_trains_writes_metrics_and_reloads(tiny, tmp_path, method, captur
     else:
         assert 0 < metrics["trainable_params"] < metrics["total_params"] / 10
         reloaded = PeftModel.from_pretrained(load_classifier(tiny["model"], 2), tmp_path / "run" / "adapter")
+    if "geolora" in method:
+        history = json.loads((tmp_path / "run" / "rank_history.json").read_text())
+        assert history[-1]["ranks"] == metrics["ranks"] and history[-1]["parameters"] == metrics["trainable_params"]
     batch = eval_batch(tiny)
     with torch.no_grad():
         torch.testing.assert_close(reloaded.eval()(**batch).logits, trained(**batch).logits, rtol=0, atol=1e-6)

@@ -9,12 +9,15 @@ from gelora.train.config import METHODS, PlanOptions, TrainConfig
 
 def register(sub, name: str) -> argparse.ArgumentParser:
     d = TrainConfig(model="", task="", method="", out="")
-    p = sub.add_parser(name, help="fine-tune a model on a GLUE task (gelora | lora | adalora | eva | full)")
+    p = sub.add_parser(
+        name,
+        help="fine-tune a model on a GLUE task (gelora | lora | adalora | eva | full | geolora | gelora-geolora)",
+    )
     p.add_argument("model", help="Hub id, local model folder, or 'minilm'")
     p.add_argument("--task", required=True, help="glue/<name>: cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp")
     p.add_argument("--method", required=True, help=f"one of {', '.join(METHODS)}")
     p.add_argument("--out", required=True, help="output folder (metrics.json, adapter/, checkpoint/)")
-    p.add_argument("--plan", help="gelora: a plan.json from 'gelora plan' instead of profiling now")
+    p.add_argument("--plan", help="gelora, gelora-geolora: a plan.json from 'gelora plan' instead of profiling now")
     p.add_argument("--rank", type=int, default=d.rank, help=f"LoRA rank; AdaLoRA/EVA average rank ({d.rank})")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--lr", type=float, help="learning rate (default 5e-4 for adapters, 2e-5 for full)")
@@ -34,6 +37,8 @@ def register(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
     p.add_argument("--target-modules", help="comma-separated module names to adapt (default: the planner's choice)")
     p.add_argument("--eva-rho", type=float, default=d.eva_rho, help="EVA: a module may get up to rho*R ranks")
+    p.add_argument("--geolora-tau", type=float, default=d.geolora_tau, help="GeoLoRA: relative truncation tolerance")
+    p.add_argument("--geolora-r-max", type=int, help="GeoLoRA: largest rank a module may grow to (2 x start)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("gelora profiling and planning (without --plan)")
     o = PlanOptions()
@@ -74,6 +79,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         lora_dropout=args.lora_dropout,
         target_modules=args.target_modules.split(",") if args.target_modules else None,
         eva_rho=args.eva_rho,
+        geolora_tau=args.geolora_tau,
+        geolora_r_max=args.geolora_r_max,
         progress=not args.no_progress,
         plan_options=PlanOptions(
             pooling=args.pooling,

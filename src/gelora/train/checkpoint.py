@@ -79,9 +79,13 @@ def keep_trainable_weights(models, weights, output_dir) -> None:
 
     Keeps an adapter checkpoint at the adapter's size instead of the whole model's.
     """
+    from gelora.train.geolora import geolora_layers
+
     for model, state in zip(models, weights):
         trainable = {name for name, p in model.named_parameters() if p.requires_grad}
-        for key in [k for k in state if k not in trainable]:
+        # GeoLoRA's bases and ranks are not trained by the optimizer but change every step.
+        geolora = tuple(f"{name}." for name in geolora_layers(model))
+        for key in [k for k in state if k not in trainable and not k.startswith(geolora or ("\0",))]:
             del state[key]
 
 

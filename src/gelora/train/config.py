@@ -9,7 +9,8 @@ from typing import Any
 from gelora.data import task_spec
 from gelora.errors import GeloraError
 
-METHODS = ("gelora", "lora", "adalora", "eva", "full")
+METHODS = ("gelora", "lora", "adalora", "eva", "full", "geolora", "gelora-geolora")
+PLANNED_METHODS = ("gelora", "gelora-geolora")  # methods whose ranks come from a GeLoRA profile and plan
 
 # Learning rates that work for BERT-sized models: adapters tolerate (and need) far larger steps than full fine-tuning.
 DEFAULT_LR = {"full": 2e-5}
@@ -67,6 +68,8 @@ class TrainConfig:
     checkpoint_every: int = 200
     eva_rho: float = 2.0
     adalora_orth_reg_weight: float = 0.5
+    geolora_tau: float = 0.15  # the authors' GLUE setting
+    geolora_r_max: int | None = None  # None: twice the largest starting rank
     plan_options: PlanOptions = field(default_factory=PlanOptions)
     progress: bool = True
 
@@ -79,8 +82,11 @@ class TrainConfig:
         if self.method not in METHODS:
             raise GeloraError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
         task_spec(self.task)
-        if self.plan is not None and self.method != "gelora":
-            raise GeloraError(f"--plan only applies to --method gelora (got --method {self.method}); drop --plan")
+        if self.plan is not None and self.method not in PLANNED_METHODS:
+            raise GeloraError(
+                f"--plan only applies to --method {' or '.join(PLANNED_METHODS)} (got --method {self.method}); "
+                "drop --plan"
+            )
         if self.rank < 1:
             raise GeloraError(f"--rank must be at least 1 (got {self.rank}); LoRA with rank 0 trains nothing")
         counts = ("epochs", "batch_size", "max_length", "checkpoint_every")
@@ -92,6 +98,8 @@ class TrainConfig:
             raise GeloraError(f"--lr must be positive (got {self.lr})")
         if self.resume and self.overwrite:
             raise GeloraError("--resume and --overwrite contradict each other; pass one of them")
+        if not 0 <= self.geolora_tau < 1:
+            raise GeloraError(f"--geolora-tau must be in [0, 1) (got {self.geolora_tau})")
         if self.eva_rho < 1:
             raise GeloraError(f"EVA's rho must be >= 1 (got {self.eva_rho})")
 

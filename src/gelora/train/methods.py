@@ -14,7 +14,7 @@ from gelora.errors import GeloraError
 from gelora.models import load_classifier
 from gelora.plan import RankPlan, plan_ranks, uniform_plan
 from gelora.plan.rank_plan import DEFAULT_ALPHA_RATIO
-from gelora.train.config import TrainConfig
+from gelora.train.config import PLANNED_METHODS, TrainConfig
 from gelora.train.tasks import TaskData, input_loader
 
 PLAN_FILE = "plan.json"
@@ -26,13 +26,15 @@ class BuiltModel:
     """The model to train, what to call after each optimizer step, and facts for metrics.json.
 
     ``checkpoint_state`` lists extra objects (with ``state_dict``/``load_state_dict``) that a checkpoint must hold
-    for an exact resume, e.g. AdaLoRA's importance scores.
+    for an exact resume, e.g. AdaLoRA's importance scores. ``integrator`` is GeoLoRA's, which needs the optimizer
+    and hooks on both sides of its step.
     """
 
     model: torch.nn.Module
     info: dict[str, Any] = field(default_factory=dict)
     after_step: Callable[[torch.nn.Module, int], None] | None = None
     checkpoint_state: list[Any] = field(default_factory=list)
+    integrator: Any = None
 
 
 def build_model(config: TrainConfig, data: TaskData, tokenizer, total_steps: int, accelerator) -> BuiltModel:
@@ -43,7 +45,7 @@ def build_model(config: TrainConfig, data: TaskData, tokenizer, total_steps: int
     if config.method == "adalora":
         return _adalora(config, base, total_steps)
     profile, info = None, {}
-    if config.method == "gelora":
+    if config.method in PLANNED_METHODS:
         plan, profile, info = _gelora_plan(config, base, data, tokenizer, accelerator)
     else:
         plan = uniform_plan(base, config.rank, config.target_modules)
@@ -54,6 +56,8 @@ def build_model(config: TrainConfig, data: TaskData, tokenizer, total_steps: int
             profile.to_json(Path(config.out) / PROFILE_FILE)
     if config.method == "eva":
         return _eva(config, base, plan, data, accelerator)
+    if config.method in ("geolora", "gelora-geolora"):
+        return _geolora(config, base, plan, info)
     from peft import get_peft_model
 
     lora = plan.to_lora_config(task_type="SEQ_CLS", lora_dropout=config.lora_dropout, **_alpha(config))
@@ -164,6 +168,32 @@ class AdaLoraBudgetState:
         self.model.peft_config["default"].rank_pattern = state["rank_pattern"]
 
 
+def _geolora(config: TrainConfig, base, plan: RankPlan, info: dict[str, Any]) -> BuiltModel:
+    """GeoLoRA on the plan's modules, starting from its ranks (uniform R, or GeLoRA's per-block ranks)."""
+    from gelora.train.geolora import GeoLoRAConfig, GeoLoRAIntegrator, apply_geolora
+
+    start = plan.ranks_by_module()
+    geo = GeoLoRAConfig(
+        target_modules=list(start),
+        rank_pattern=start,
+        r_init=max(start.values()),
+        r_max=config.geolora_r_max or 2 * max(start.values()),
+        tau=config.geolora_tau,
+        dropout=config.lora_dropout,
+        modules_to_save=head_modules(base),
+        seed=config.seed,
+    )
+    model = apply_geolora(base, geo)
+    integrator = GeoLoRAIntegrator(model)  # the runner hands it the optimizer
+    return BuiltModel(model, info | {"geolora": geo.to_dict()}, checkpoint_state=[integrator], integrator=integrator)
+
+
+def head_modules(model: torch.nn.Module) -> list[str]:
+    """The task head: the model's top-level children with parameters, other than the pretrained backbone."""
+    backbone = getattr(model, "base_model_prefix", "")
+    return [n for n, m in model.named_children() if n != backbone and any(True for _ in m.parameters())]
+
+
 def _eva(config: TrainConfig, base, plan, data: TaskData, accelerator) -> BuiltModel:
     """LoRA initialised from the SVD of the task's layer inputs; EVA moves rank between modules (up to rho * R)."""
     from peft import EvaConfig, get_peft_model, initialize_lora_eva_weights
@@ -186,10 +216,14 @@ def _eva(config: TrainConfig, base, plan, data: TaskData, accelerator) -> BuiltM
 
 def adapter_ranks(model: torch.nn.Module) -> dict[str, int]:
     """Rank of every adapted module as trained: LoRA's r, or AdaLoRA's count of singular values still alive."""
+    from gelora.train.geolora import GeoLoRALinear
+
     ranks = {}
     for name, module in model.named_modules():
         key = name.removeprefix("base_model.model.")
-        if hasattr(module, "lora_E") and "default" in module.lora_E:
+        if isinstance(module, GeoLoRALinear):
+            ranks[key] = module.r
+        elif hasattr(module, "lora_E") and "default" in module.lora_E:
             ranks[key] = int((module.lora_E["default"] != 0).sum())
         elif hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
             ranks[key] = module.lora_A["default"].weight.shape[0]

@@ -70,6 +70,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     # Stepped once per optimizer step by this loop (not by Accelerate, which steps it once per process).
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     model, optimizer, evaluation = accelerator.prepare(model, optimizer, eval_loader(data, config.batch_size))
+    if built.integrator is not None:
+        built.integrator.optimizer = optimizer
     accelerator.register_for_checkpointing(scheduler, *built.checkpoint_state)
     accelerator.register_save_state_pre_hook(keep_trainable_weights)
     record_run(config, accelerator)
@@ -105,8 +107,12 @@ def train(config: TrainConfig) -> dict[str, Any]:
             accelerator.backward(loss)
             if config.max_grad_norm > 0:
                 accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+            if built.integrator is not None:
+                built.integrator.before_optimizer_step()  # GeoLoRA steps S inside its augmented block
             optimizer.step()
             scheduler.step()
+            if built.integrator is not None:
+                built.integrator.after_optimizer_step()  # augment, step S, truncate: ranks may change
             if built.after_step is not None:
                 built.after_step(accelerator.unwrap_model(model), progress["global_step"])
             optimizer.zero_grad(set_to_none=True)
@@ -146,6 +152,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         _save_trained(accelerator.unwrap_model(model), tokenizer, Path(config.out), config.method)
+        if built.integrator is not None:
+            built.integrator.save_rank_history(Path(config.out) / "rank_history.json")
         atomic_write_json(Path(config.out) / METRICS_FILE, metrics)
     accelerator.wait_for_everyone()
     accelerator.free_memory()
@@ -194,7 +202,7 @@ def _summary(config, data, model, accelerator, progress, started) -> dict[str, A
         "best": best,
         "final": history[-1],
         "history": history,
-        "trainable_params": sum(p.numel() for p in unwrapped.parameters() if p.requires_grad),
+        "trainable_params": _trainable_params(unwrapped),
         "total_params": sum(p.numel() for p in unwrapped.parameters()),
         "ranks": adapter_ranks(unwrapped),
         "steps": progress["global_step"],
@@ -212,12 +220,29 @@ def _summary(config, data, model, accelerator, progress, started) -> dict[str, A
     }
 
 
+def _trainable_params(model) -> int:
+    """Trained numbers: GeoLoRA's at the final ranks (its buffers are sized for r_max), else requires_grad ones."""
+    from gelora.train.geolora import geolora_layers, trainable_parameter_count
+
+    if geolora_layers(model):
+        return trainable_parameter_count(model)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def _save_trained(model, tokenizer, out: Path, method: str) -> None:
-    """The adapter in PEFT format (``DIR/adapter``, classifier head included) or, for full, the model (``DIR/model``)."""
+    """The adapter in PEFT format (``DIR/adapter``, classifier head included) or, for full, the model (``DIR/model``).
+
+    GeoLoRA adapters are exported as standard PEFT LoRA adapters at their final ranks.
+    """
+    from gelora.train.geolora import export_to_peft, geolora_layers
+
     target = out / ("model" if method == "full" else "adapter")
     tmp = out / f".{target.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    if geolora_layers(model):
+        export_to_peft(model, tmp)
+    else:
+        model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)

@@ -105,6 +105,15 @@ class GeoLoRAIntegrator:
         """Trained numbers at the current ranks (adapters plus ``modules_to_save``)."""
         return trainable_parameter_count(self.model)
 
+    def state_dict(self) -> dict:
+        """Step counter and rank history, for exact resume (the factors live in the model's state)."""
+        return {"step_count": self.step_count, "rank_history": self.rank_history}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step_count = state["step_count"]
+        self.rank_history = list(state["rank_history"])
+        self._set_collection(self._is_geometric_step())
+
     def save_rank_history(self, path: str | os.PathLike) -> Path:
         """Write ``rank_history`` (a list of ``{"step", "ranks", "total_rank", "parameters"}``) as JSON."""
         return atomic_write_json(path, self.rank_history)
