@@ -88,6 +88,7 @@ def test_method_trains_writes_metrics_and_reloads(tiny, tmp_path, method, captur
     if "geolora" in method:
         history = json.loads((tmp_path / "run" / "rank_history.json").read_text())
         assert history[-1]["ranks"] == metrics["ranks"] and history[-1]["parameters"] == metrics["trainable_params"]
+        assert (tmp_path / "run" / "rank_history.png").stat().st_size > 0
     batch = eval_batch(tiny)
     with torch.no_grad():
         torch.testing.assert_close(reloaded.eval()(**batch).logits, trained(**batch).logits, rtol=0, atol=1e-6)

@@ -73,3 +73,20 @@ def plot_plan(plan: RankPlan, profile: Profile, path: str | os.PathLike) -> None
     bottom.grid(alpha=0.3, axis="y")
     save_figure(fig, path)
     plt.close(fig)
+
+
+def plot_rank_history(history: list[dict], path: str | os.PathLike, title: str = "") -> None:
+    """GeoLoRA's rank of every adapted module over the training steps (one thin line each), and their total."""
+    fig, (per_module, total) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    steps = [h["step"] for h in history]
+    for name in history[0]["ranks"]:
+        per_module.plot(steps, [h["ranks"][name] for h in history], drawstyle="steps-post", lw=0.8, alpha=0.6)
+    per_module.set_ylabel("rank per module")
+    per_module.set_title(title or f"GeoLoRA ranks of {len(history[0]['ranks'])} modules", fontsize=9)
+    per_module.grid(alpha=0.3)
+    total.plot(steps, [h["total_rank"] for h in history], drawstyle="steps-post", color="black")
+    total.set_ylabel("total rank")
+    total.set_xlabel("optimizer step")
+    total.grid(alpha=0.3)
+    save_figure(fig, path)
+    plt.close(fig)

@@ -153,7 +153,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
     if accelerator.is_main_process:
         _save_trained(accelerator.unwrap_model(model), tokenizer, Path(config.out), config.method)
         if built.integrator is not None:
+            from gelora.plots import plot_rank_history
+
+            history = built.integrator.rank_history
             built.integrator.save_rank_history(Path(config.out) / "rank_history.json")
+            plot_rank_history(history, Path(config.out) / "rank_history.png", f"{config.method} on {config.task}")
         atomic_write_json(Path(config.out) / METRICS_FILE, metrics)
     accelerator.wait_for_everyone()
     accelerator.free_memory()
