@@ -114,6 +114,8 @@ def _twonn_fit(mu: np.ndarray, discard_fraction: float, method: str) -> tuple[fl
     if method == "mle":
         d = (k - 1) / (log_mu.sum() + (n - k) * log_mu[-1])
     else:
+        if k == n:  # discard_fraction=0: F(mu_(N)) = 1 puts the last point at infinity (skdim returns inf)
+            log_mu, y = log_mu[:-1], y[:-1]
         d = float(log_mu @ y / (log_mu @ log_mu))
     return float(d), log_mu, y
 

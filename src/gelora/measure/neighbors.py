@@ -1,22 +1,26 @@
 """Exact k-nearest-neighbour distances without an N x N matrix.
 
-Two passes per chunk of query rows: a float32 matmul pass (``|q|^2 + |x|^2 - 2 q.x``) ranks every point and keeps a
-few more candidates than needed, then the distances to those candidates are recomputed exactly, as norms of
-differences in the input's own precision. The expansion formula loses digits for close pairs (catastrophic
-cancellation), so it is trusted only to *rank*; the margin of extra candidates absorbs its rounding.
+Two passes. A float32 ranking pass walks the upper triangle of the distance matrix block by block
+(``|x|^2 + |y|^2 - 2 x.y``, one matmul per block pair, each block used for its rows *and* its columns, so about
+half the flops of a row-by-row scan) and keeps, for every point, a few more candidates than needed. Then the
+distances to those candidates are recomputed exactly, as norms of differences in the input's own precision.
+
+The expansion formula loses digits for close pairs (catastrophic cancellation), so it is trusted only to *rank*,
+on centred data (a large common offset, as hidden states often have, would otherwise swamp float32); the margin
+of extra candidates absorbs its rounding.
 """
 
 from __future__ import annotations
 
 import torch
 
-# Elements of the (chunk x N) float32 score block, and of the (chunk x candidates x D) difference block.
+# Elements of one (block x block) float32 score matrix, and of the (rows x candidates x D) difference block.
 _SCORE_BLOCK = 1 << 26
 _DIFF_BLOCK = 1 << 25
 
 
 def nearest_neighbor_distances(
-    X: torch.Tensor, k: int = 2, *, margin: int | None = None, chunk_size: int | None = None
+    X: torch.Tensor, k: int = 2, *, margin: int | None = None, block_size: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Distances and indices of the ``k`` nearest neighbours of every row of ``X``, self excluded.
 
@@ -28,8 +32,9 @@ def nearest_neighbor_distances(
         Number of neighbours, ``1 <= k < n_points``.
     margin : int, optional
         Extra candidates kept from the float32 ranking pass (default ``max(8, k // 4)``).
-    chunk_size : int, optional
-        Query rows per block (default: sized so the score block holds about 64M floats).
+    block_size : int, optional
+        Rows (and columns) per block of the ranking pass. The default keeps a block near 64M floats and uses at
+        least 8 blocks, so the symmetric walk saves close to half the work.
 
     Returns
     -------
@@ -45,34 +50,46 @@ def nearest_neighbor_distances(
     if not 1 <= k < n:
         raise ValueError(f"need 1 <= k < n_points, got k={k} with {n} points")
     m = min(n - 1, k + (margin if margin is not None else max(8, k // 4)))
-    ranking = X if X.dtype == torch.float32 else X.float()
-    sq_norms = ranking.pow(2).sum(dim=1)
-    if chunk_size is None:
-        chunk_size = max(1, min(n, _SCORE_BLOCK // n))
+    candidates = _rank_candidates(X, m, block_size or max(512, min(int(_SCORE_BLOCK**0.5), -(-n // 8))))
 
     out_d = torch.empty((n, k), dtype=X.dtype, device=X.device)
     out_i = torch.empty((n, k), dtype=torch.long, device=X.device)
-    for start in range(0, n, chunk_size):
-        stop = min(n, start + chunk_size)
-        rows = torch.arange(start, stop, device=X.device)
-        # |q|^2 is a per-row constant: dropping it leaves the ranking of each row unchanged.
-        scores = torch.addmm(sq_norms.unsqueeze(0), ranking[start:stop], ranking.T, alpha=-2.0)
-        scores[rows - start, rows] = float("inf")
-        candidates = scores.topk(m, dim=1, largest=False, sorted=False).indices
-        del scores
-        exact = _exact_distances(X, rows, candidates)
+    step = max(1, _DIFF_BLOCK // max(1, m * X.shape[1]))
+    for start in range(0, n, step):
+        cand = candidates[start : start + step]
+        exact = torch.linalg.vector_norm(X[cand] - X[start : start + step].unsqueeze(1), dim=-1)
         exact, order = exact.topk(k, dim=1, largest=False, sorted=True)
-        out_d[start:stop] = exact
-        out_i[start:stop] = candidates.gather(1, order)
+        out_d[start : start + step] = exact
+        out_i[start : start + step] = cand.gather(1, order)
     return out_d, out_i
 
 
-def _exact_distances(X: torch.Tensor, rows: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """Norms of differences between ``X[rows]`` and ``X[candidates]``, in sub-blocks to bound memory."""
-    m, d = candidates.shape[1], X.shape[1]
-    step = max(1, _DIFF_BLOCK // max(1, m * d))
-    parts = []
-    for s in range(0, len(rows), step):
-        q = X[rows[s : s + step]].unsqueeze(1)
-        parts.append(torch.linalg.vector_norm(X[candidates[s : s + step]] - q, dim=-1))
-    return torch.cat(parts)
+def _rank_candidates(X: torch.Tensor, m: int, block: int) -> torch.Tensor:
+    """Indices of the ``m`` nearest points of every row by float32 squared distance (unsorted)."""
+    n = X.shape[0]
+    R = (X - X.mean(dim=0)).float()
+    sq = R.pow(2).sum(dim=1)
+    best_d = torch.full((n, m), float("inf"), device=X.device)
+    best_i = torch.zeros((n, m), dtype=torch.long, device=X.device)
+    for i0 in range(0, n, block):
+        i1 = min(n, i0 + block)
+        for j0 in range(i0, n, block):
+            j1 = min(n, j0 + block)
+            d2 = torch.addmm(sq[j0:j1].unsqueeze(0), R[i0:i1], R[j0:j1].T, alpha=-2.0).add_(sq[i0:i1].unsqueeze(1))
+            if i0 == j0:
+                d2.fill_diagonal_(float("inf"))
+            _merge(best_d, best_i, i0, d2, j0, m)
+            if i0 != j0:
+                _merge(best_d, best_i, j0, d2.T, i0, m)
+    return best_i
+
+
+def _merge(best_d, best_i, row0: int, d2: torch.Tensor, col0: int, m: int) -> None:
+    """Fold the ``m`` smallest entries of each row of ``d2`` (columns offset by ``col0``) into the running best."""
+    rows = slice(row0, row0 + d2.shape[0])
+    vals, idx = d2.topk(min(m, d2.shape[1]), dim=1, largest=False, sorted=False)
+    vals = torch.cat([best_d[rows], vals], dim=1)
+    idx = torch.cat([best_i[rows], idx + col0], dim=1)
+    keep = vals.topk(m, dim=1, largest=False, sorted=False).indices
+    best_d[rows] = vals.gather(1, keep)
+    best_i[rows] = idx.gather(1, keep)

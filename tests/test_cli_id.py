@@ -1,0 +1,49 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gelora import twonn
+from gelora.cli import main
+
+
+@pytest.fixture
+def points():
+    r = np.random.default_rng(0)
+    return r.normal(size=(800, 3)) @ r.normal(size=(3, 20))
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".pt", ".csv"])
+def test_id_reads_every_format(tmp_path, points, suffix, capsys):
+    path = tmp_path / f"x{suffix}"
+    if suffix == ".npy":
+        np.save(path, points)
+    elif suffix == ".pt":
+        torch.save(torch.from_numpy(points), path)
+    else:
+        np.savetxt(path, points, delimiter=",", header=",".join(f"f{i}" for i in range(20)), comments="")
+    assert main(["id", str(path), "--json", "--bootstrap", "10"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dimension"] == pytest.approx(twonn(points).dimension, rel=1e-9)
+    assert out["ci_low"] <= out["ci_high"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(None, "does not exist"), ("a,b\nx,y\n", "not a numeric CSV"), ("1,2\n3,4\n", "at least 3 points")],
+)
+def test_id_bad_files_give_one_line_errors(tmp_path, content, message, capsys):
+    path = tmp_path / "bad.csv"
+    if content is not None:
+        path.write_text(content)
+    assert main(["id", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_help_lists_subcommands(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    assert "id" in capsys.readouterr().out
