@@ -1,1 +1,1 @@
-"""Fine-tuning runner: ``train(TrainConfig)`` for the methods gelora, lora, adalora, eva and full."""
+"""Training: the runner ``train(TrainConfig)`` (gelora, lora, adalora, eva, full) and GeoLoRA's adapters and integrator."""

@@ -1,0 +1,32 @@
+"""``transformers.Trainer`` integration: a callback around the Trainer's optimizer step."""
+
+from __future__ import annotations
+
+from transformers import TrainerCallback
+
+from gelora.train.geolora.integrator import GeoLoRAIntegrator
+
+
+class GeoLoRACallback(TrainerCallback):
+    """Runs :class:`GeoLoRAIntegrator` inside ``Trainer``'s loop.
+
+    The Trainer builds its optimizer late, so the callback hands it to the integrator on the
+    first optimizer step. Gradient clipping happens before ``on_pre_optimizer_step`` and so
+    covers ``S`` and the heads, but not the projected basis gradients.
+
+    Examples
+    --------
+    >>> integrator = GeoLoRAIntegrator(model)          # doctest: +SKIP
+    >>> Trainer(model, args, train_dataset=ds, callbacks=[GeoLoRACallback(integrator)])  # doctest: +SKIP
+    """
+
+    def __init__(self, integrator: GeoLoRAIntegrator) -> None:
+        self.integrator = integrator
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        if self.integrator.optimizer is None:
+            self.integrator.optimizer = kwargs["optimizer"]
+        self.integrator.before_optimizer_step()
+
+    def on_optimizer_step(self, args, state, control, **kwargs):
+        self.integrator.after_optimizer_step()

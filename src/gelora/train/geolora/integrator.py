@@ -1,0 +1,167 @@
+"""The GeoLoRA training step: basis augmentation, coefficient step and one truncation per layer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gelora.errors import GeloraError
+from gelora.io import atomic_write_json
+from gelora.train.geolora.config import GeoLoRAConfig
+from gelora.train.geolora.layer import GeoLoRALinear
+from gelora.train.geolora.model import geolora_config, geolora_layers, ranks, trainable_parameter_count
+from gelora.train.geolora.truncation import budget_ranks, tolerance_rank
+
+
+def _unwrap_optimizer(optimizer):
+    """The ``torch.optim.Optimizer`` inside wrappers such as accelerate's ``AcceleratedOptimizer``."""
+    while not isinstance(optimizer, torch.optim.Optimizer) and hasattr(optimizer, "optimizer"):
+        optimizer = optimizer.optimizer
+    return optimizer
+
+
+class GeoLoRAIntegrator:
+    """Drives the geometric integration of all GeoLoRA adapters of a model.
+
+    Every ``config.augment_every``-th optimizer step is a *geometric step*: for each adapter,
+    the bases are augmented with the projected gradients, ``S`` takes a plain gradient step of
+    size ``lr`` inside the augmented ``2r x 2r`` coefficient matrix, and the result is truncated
+    once (per-layer tolerance ``tau``, then the optional global ``rank_budget``). On these steps
+    the optimizer does not touch ``S`` (its gradient is set to ``None`` around the optimizer
+    step); on the other steps ("coefficient steps") the optimizer updates ``S`` in fixed bases.
+    Whenever an adapter's basis changes, the optimizer state of its ``S`` is dropped, since the
+    Adam moments refer to coordinates that no longer exist.
+
+    Parameters
+    ----------
+    model
+        A model prepared by :func:`apply_geolora`.
+    optimizer
+        The optimizer holding the adapters' ``S`` (and any other trainable parameters). May be
+        ``None`` at construction and set later (the Trainer callback does this).
+    config
+        Defaults to the config attached by :func:`apply_geolora`.
+
+    Use ``loss.backward(); integrator.step()`` in a plain loop (``step`` calls the optimizer
+    and zeroes the gradients), or :class:`GeoLoRACallback` with ``transformers.Trainer``.
+    """
+
+    def __init__(self, model: nn.Module, optimizer=None, config: GeoLoRAConfig | None = None) -> None:
+        self.model = model
+        self.config = config or geolora_config(model)
+        self.layers: dict[str, GeoLoRALinear] = geolora_layers(model)
+        if not self.layers:
+            raise GeloraError("The model has no GeoLoRA adapters; call apply_geolora(model, config) first.")
+        self.optimizer = optimizer
+        self.step_count = 0
+        self.rank_history: list[dict] = []
+        self._pending_S_grads: dict[str, torch.Tensor] | None = None
+        self._record()
+        self._set_collection(self._is_geometric_step())
+
+    # --- public API -------------------------------------------------------------------------
+    def step(self) -> None:
+        """Optimizer step plus GeoLoRA update; call after ``loss.backward()``. Zeroes the gradients."""
+        optimizer = self._require_optimizer()
+        self.before_optimizer_step()
+        optimizer.step()
+        self.after_optimizer_step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def before_optimizer_step(self) -> None:
+        """On a geometric step, take ``S``'s gradients away from the optimizer (they are used in
+        the augmented coefficient matrix instead)."""
+        if not self._is_geometric_step():
+            return
+        self._pending_S_grads = {}
+        for name, layer in self.layers.items():
+            grad = layer.lora_S.grad
+            self._pending_S_grads[name] = torch.zeros_like(layer.lora_S) if grad is None else grad
+            layer.lora_S.grad = None
+
+    def after_optimizer_step(self) -> None:
+        """Run the geometric step when due, then prepare the adapters for the next backward pass."""
+        if self._is_geometric_step():
+            if self._pending_S_grads is None:
+                raise GeloraError(
+                    "GeoLoRAIntegrator.after_optimizer_step ran without before_optimizer_step; call "
+                    "integrator.step(), or both hooks around optimizer.step()."
+                )
+            self._geometric_step(self._pending_S_grads)
+            self._pending_S_grads = None
+        for layer in self.layers.values():
+            layer.zero_basis_gradients()
+        self.step_count += 1
+        self._set_collection(self._is_geometric_step())
+
+    def ranks(self) -> dict[str, int]:
+        """``{module name: current rank}``."""
+        return ranks(self.model)
+
+    def trainable_parameter_count(self) -> int:
+        """Trained numbers at the current ranks (adapters plus ``modules_to_save``)."""
+        return trainable_parameter_count(self.model)
+
+    def save_rank_history(self, path: str | os.PathLike) -> Path:
+        """Write ``rank_history`` (a list of ``{"step", "ranks", "total_rank", "parameters"}``) as JSON."""
+        return atomic_write_json(path, self.rank_history)
+
+    # --- internals --------------------------------------------------------------------------
+    def _is_geometric_step(self) -> bool:
+        return (self.step_count + 1) % self.config.augment_every == 0
+
+    def _set_collection(self, enabled: bool) -> None:
+        # The projected gradients cost two extra matmuls per adapter; skip them on coefficient steps.
+        for layer in self.layers.values():
+            layer.collect_basis_gradients = enabled
+
+    def _require_optimizer(self):
+        if self.optimizer is None:
+            raise GeloraError("GeoLoRAIntegrator has no optimizer; pass one: GeoLoRAIntegrator(model, optimizer).")
+        return _unwrap_optimizer(self.optimizer)
+
+    def _learning_rate(self, name: str, layer: GeoLoRALinear) -> float:
+        if self.config.geometric_lr is not None:
+            return self.config.geometric_lr
+        optimizer = self._require_optimizer()
+        for group in optimizer.param_groups:
+            if any(p is layer.lora_S for p in group["params"]):
+                return float(group["lr"])
+        raise GeloraError(
+            f"The S of adapter {name!r} is not in the optimizer. Build the optimizer after apply_geolora from "
+            "[p for p in model.parameters() if p.requires_grad], or set GeoLoRAConfig.geometric_lr."
+        )
+
+    @torch.no_grad()
+    def _geometric_step(self, S_grads: dict[str, torch.Tensor]) -> None:
+        config = self.config
+        augmented = {
+            name: layer.augment(S_grads[name], self._learning_rate(name, layer)) for name, layer in self.layers.items()
+        }
+        new_ranks = {
+            name: tolerance_rank(aug.sigma, config.tau, layer.r_min, min(layer.r_max, aug.sigma.numel()))
+            for (name, aug), layer in zip(augmented.items(), self.layers.values())
+        }
+        if config.rank_budget is not None:
+            sigmas = {name: aug.sigma for name, aug in augmented.items()}
+            new_ranks = budget_ranks(sigmas, new_ranks, config.rank_budget, config.r_min)
+        optimizer = _unwrap_optimizer(self.optimizer) if self.optimizer is not None else None
+        for name, layer in self.layers.items():
+            layer.set_factors(augmented[name], new_ranks[name])
+            if optimizer is not None:
+                optimizer.state.pop(layer.lora_S, None)
+        self._record()
+
+    def _record(self) -> None:
+        current = self.ranks()
+        self.rank_history.append(
+            {
+                "step": self.step_count,
+                "ranks": current,
+                "total_rank": sum(current.values()),
+                "parameters": self.trainable_parameter_count(),
+            }
+        )

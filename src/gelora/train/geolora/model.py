@@ -1,0 +1,147 @@
+"""Put GeoLoRA adapters into a model, inspect them, and merge them back."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from gelora.errors import GeloraError
+from gelora.train.geolora.config import GeoLoRAConfig
+from gelora.train.geolora.layer import GeoLoRALinear
+
+CONFIG_ATTRIBUTE = "geolora_config"
+
+
+def _matches_suffix(name: str, suffix: str) -> bool:
+    return name == suffix or name.endswith("." + suffix)
+
+
+def _describe_linears(linear_names: list[str]) -> str:
+    suffixes = sorted({n.rsplit(".", 1)[-1] for n in linear_names})
+    shown = ", ".join(linear_names[:20]) + (", ..." if len(linear_names) > 20 else "")
+    return f"The model's Linear modules end in {suffixes} ({len(linear_names)} in all: {shown})."
+
+
+def find_target_modules(model: nn.Module, target_modules: list[str] | str) -> list[str]:
+    """Names of the ``nn.Linear`` modules of ``model`` selected by ``target_modules``.
+
+    A list selects modules whose name equals an entry or ends in ``"." + entry``; every entry
+    must select something. A string is a regular expression that must match a whole name.
+    """
+    linear_names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) and n]
+    if isinstance(target_modules, str):
+        try:
+            pattern = re.compile(target_modules)
+        except re.error as exc:
+            raise GeloraError(f"target_modules {target_modules!r} is not a valid regular expression: {exc}.") from exc
+        chosen = [n for n in linear_names if pattern.fullmatch(n)]
+        if not chosen:
+            raise GeloraError(
+                f"target_modules regex {target_modules!r} matches no Linear module. {_describe_linears(linear_names)}"
+            )
+        return chosen
+    unmatched = [t for t in target_modules if not any(_matches_suffix(n, t) for n in linear_names)]
+    if unmatched:
+        raise GeloraError(
+            f"target_modules {unmatched} match no Linear module; fix the names. {_describe_linears(linear_names)}"
+        )
+    return [n for n in linear_names if any(_matches_suffix(n, t) for t in target_modules)]
+
+
+def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
+
+
+def apply_geolora(model: nn.Module, config: GeoLoRAConfig) -> nn.Module:
+    """Replace the target ``nn.Linear`` modules of ``model`` by :class:`GeoLoRALinear` (in place).
+
+    All base parameters are frozen; only the adapters' ``S`` and the ``modules_to_save`` train.
+    The config is stored on the model as ``model.geolora_config``.
+
+    Returns
+    -------
+    The same ``model`` object.
+    """
+    if geolora_layers(model):
+        raise GeloraError("The model already has GeoLoRA adapters; apply_geolora once per model.")
+    names = find_target_modules(model, config.target_modules)
+    unknown = sorted(set(config.rank_pattern) - set(names))
+    if unknown:
+        raise GeloraError(
+            f"rank_pattern names {unknown} are not adapted modules; use full names from {names[:10]}"
+            f"{' ...' if len(names) > 10 else ''}."
+        )
+    if config.rank_budget is not None and config.rank_budget < config.r_min * len(names):
+        raise GeloraError(
+            f"rank_budget={config.rank_budget} is below r_min * number of adapters = "
+            f"{config.r_min} * {len(names)}; raise the budget or lower r_min."
+        )
+    for p in model.parameters():
+        p.requires_grad_(False)
+    generator = torch.Generator().manual_seed(config.seed)
+    for name in names:
+        layer = GeoLoRALinear(
+            model.get_submodule(name),
+            rank=config.initial_rank(name),
+            r_min=config.r_min,
+            r_max=config.r_max,
+            scaling=config.scaling,
+            init_s=config.init_s,
+            dropout=config.dropout,
+            generator=generator,
+        )
+        _set_submodule(model, name, layer)
+    for suffix in config.modules_to_save:
+        found = [m for n, m in model.named_modules() if n and _matches_suffix(n, suffix)]
+        if not found:
+            raise GeloraError(f"modules_to_save entry {suffix!r} matches no module of the model; fix the name.")
+        for module in found:
+            for p in module.parameters():
+                p.requires_grad_(True)
+    setattr(model, CONFIG_ATTRIBUTE, config)
+    return model
+
+
+def geolora_layers(model: nn.Module) -> dict[str, GeoLoRALinear]:
+    """``{module name: layer}`` of every GeoLoRA adapter in ``model``."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, GeoLoRALinear)}
+
+
+def geolora_config(model: nn.Module) -> GeoLoRAConfig:
+    """The config :func:`apply_geolora` attached to ``model``."""
+    config = getattr(model, CONFIG_ATTRIBUTE, None)
+    if config is None:
+        raise GeloraError("The model has no GeoLoRA adapters; call apply_geolora(model, config) first.")
+    return config
+
+
+def ranks(model: nn.Module) -> dict[str, int]:
+    """``{module name: current rank}``."""
+    return {n: layer.r for n, layer in geolora_layers(model).items()}
+
+
+def trainable_parameter_count(model: nn.Module) -> int:
+    """Numbers trained at the current ranks: ``r (in + out) + r^2`` per adapter plus the
+    trainable parameters outside the adapters (``modules_to_save``)."""
+    adapters = geolora_layers(model)
+    adapter_params = {id(p) for layer in adapters.values() for p in layer.parameters()}
+    others = sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in adapter_params)
+    return others + sum(layer.parameter_count() for layer in adapters.values())
+
+
+@torch.no_grad()
+def merge(model: nn.Module) -> nn.Module:
+    """Fold every adapter into its base weight, ``W0 + s V S U^T``, leaving plain ``nn.Linear`` modules.
+
+    Works in place and returns ``model``, which no longer has GeoLoRA adapters.
+    """
+    for name, layer in geolora_layers(model).items():
+        base = layer.base
+        base.weight += layer.delta_weight().to(base.weight.dtype)
+        _set_submodule(model, name, base)
+    if hasattr(model, CONFIG_ATTRIBUTE):
+        delattr(model, CONFIG_ATTRIBUTE)
+    return model
