@@ -8,15 +8,16 @@ import torch
 def tolerance_rank(sigma: torch.Tensor, tau: float, r_min: int, r_max: int) -> int:
     """Smallest ``r`` with ``||sigma[r:]|| < tau * ||sigma||``, clamped to ``[r_min, r_max]``.
 
-    ``sigma`` is sorted in decreasing order. An all-zero ``sigma`` gives ``r_min``.
+    ``sigma`` is sorted in decreasing order. An all-zero ``sigma`` gives ``r_min``; ``tau = 0``
+    keeps every nonzero singular value.
     """
     squares = sigma.double() ** 2
     total = squares.sum().sqrt()
     if total == 0:
         return r_min
-    # tail[j] = ||sigma[j:]||, for j = 0 .. len(sigma); tail[len] = 0 always satisfies the rule.
+    # tail[j] = ||sigma[j:]|| for j = 0 .. len(sigma); the last entry is 0, so some j qualifies.
     tail = torch.cat([squares.flip(0).cumsum(0).flip(0), squares.new_zeros(1)]).sqrt()
-    rank = int(torch.nonzero(tail < tau * total)[0])
+    rank = int(torch.nonzero((tail < tau * total) | (tail == 0))[0])
     return min(max(rank, r_min), r_max)
 
 
