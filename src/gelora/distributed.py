@@ -35,6 +35,15 @@ def is_main_process() -> bool:
     return process_index() == 0
 
 
+def launched_without_gpu() -> bool:
+    """True when a launcher started several processes on a machine without CUDA.
+
+    Accelerate then joins them only with ``cpu=True`` (``accelerate launch --cpu`` says so through the
+    environment; ``torchrun`` does not, and each process would otherwise train alone on all the data).
+    """
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
 def init_from_environment() -> None:
     """Join the process group that ``accelerate launch`` / ``torchrun`` describe in the environment (if any).
 
@@ -44,7 +53,7 @@ def init_from_environment() -> None:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not (dist.is_available() and dist.is_initialized()):
         from accelerate import PartialState
 
-        PartialState()
+        PartialState(cpu=launched_without_gpu())
 
 
 def _communication_device() -> torch.device:

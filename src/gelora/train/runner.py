@@ -14,9 +14,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from gelora.distributed import launched_without_gpu
 from gelora.io import atomic_write_json
 from gelora.models import load_tokenizer
-from gelora.train.checkpoint import METRICS_FILE, claim_output_dir, load_checkpoint, save_checkpoint
+from gelora.train.checkpoint import (
+    METRICS_FILE,
+    check_global_batch,
+    claim_output_dir,
+    load_checkpoint,
+    save_checkpoint,
+)
 from gelora.train.config import TrainConfig
 from gelora.train.methods import adapter_ranks, build_model
 from gelora.train.metrics import compute_metrics
@@ -35,7 +42,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     config.validate()
     started = time.perf_counter()
-    accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    accelerator = Accelerator(
+        mixed_precision="bf16" if torch.cuda.is_available() else "no", cpu=launched_without_gpu()
+    )
     finished = claim_output_dir(config, accelerator)
     if finished is not None:
         return finished
@@ -67,6 +76,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "epoch": 0,  # epochs completed
         "step_in_epoch": 0,
         "global_step": 0,
+        # Positions count global steps of this many samples (per-process batch x processes), so a run can resume
+        # on another number of processes given the same global batch.
+        "global_batch_size": config.batch_size * accelerator.num_processes,
         "loss_sum": 0.0,  # over this epoch's steps so far
         "history": [],
         "elapsed_seconds": 0.0,  # wall time of earlier (interrupted) sessions
@@ -75,6 +87,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     }
     if config.resume:
         progress = load_checkpoint(accelerator, config.out) or progress
+        check_global_batch(progress, config.batch_size, accelerator.num_processes)
     bar = tqdm(
         total=total_steps,
         initial=progress["global_step"],
