@@ -53,9 +53,14 @@ def claim_output_dir(config: TrainConfig, accelerator) -> dict[str, Any] | None:
         if occupied and config.overwrite:
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run_file, config.to_dict())
     accelerator.wait_for_everyone()
     return None
+
+
+def record_run(config: TrainConfig, accelerator) -> None:
+    """Mark ``config.out`` as this run's (once data and model are known to be good, so a bad input leaves no claim)."""
+    if accelerator.is_main_process:
+        atomic_write_json(Path(config.out) / RUN_FILE, config.to_dict())
 
 
 def _check_same_run(previous: TrainConfig, config: TrainConfig) -> None:

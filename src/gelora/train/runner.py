@@ -22,6 +22,7 @@ from gelora.train.checkpoint import (
     check_global_batch,
     claim_output_dir,
     load_checkpoint,
+    record_run,
     save_checkpoint,
 )
 from gelora.train.config import TrainConfig
@@ -70,6 +71,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     model, optimizer, evaluation = accelerator.prepare(model, optimizer, eval_loader(data, config.batch_size))
     accelerator.register_for_checkpointing(scheduler, *built.checkpoint_state)
+    record_run(config, accelerator)
 
     # ---- where to start: a fresh run, or the latest checkpoint of a resumed one
     progress = {
