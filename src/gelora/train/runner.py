@@ -57,7 +57,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
         config.task, tokenizer, config.max_length, config.data_dir, config.max_train_samples, config.max_eval_samples
     )
     loader = train_loader(data, config.batch_size, config.seed)
-    sampler = loader.sampler
     loader = accelerator.prepare(loader)
     steps_per_epoch = len(loader)
     total_steps = config.epochs * steps_per_epoch
@@ -100,7 +99,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     # ---- training
     model.train()
     while progress["global_step"] < total_steps:
-        sampler.set_epoch(progress["epoch"])
+        # Through Accelerate's loader: each iteration sets its own epoch counter on the sampler, which would
+        # otherwise undo ours (every epoch in the order of epoch 0 on one process).
+        loader.set_epoch(progress["epoch"])
         batches = accelerator.skip_first_batches(loader, progress["step_in_epoch"])
         for batch in batches:
             tick = time.perf_counter()
@@ -113,7 +114,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             if built.after_step is not None:
                 built.after_step(accelerator.unwrap_model(model), progress["global_step"])
             optimizer.zero_grad(set_to_none=True)
-            loss_value = loss.item()
+            loss_value = accelerator.reduce(loss.detach(), reduction="mean").item()  # over all processes
             seconds = time.perf_counter() - tick
             progress["global_step"] += 1
             progress["step_in_epoch"] += 1

@@ -57,8 +57,8 @@ class GeoLoRAIntegrator:
 
     def __init__(self, model: nn.Module, optimizer=None, config: GeoLoRAConfig | None = None) -> None:
         self.model = unwrap_model(model)
-        self.config = config or geolora_config(model)
-        self.layers: dict[str, GeoLoRALinear] = geolora_layers(model)
+        self.config = config or geolora_config(self.model)
+        self.layers: dict[str, GeoLoRALinear] = geolora_layers(self.model)
         if not self.layers:
             raise GeloraError("The model has no GeoLoRA adapters; call apply_geolora(model, config) first.")
         self.optimizer = optimizer
