@@ -115,13 +115,30 @@ def profile(model: str, glue: str):
     )
 
 
+def count_evaluated_rows(rows: list[int]) -> None:
+    """Make the runner append the number of rows each evaluation scores to ``rows``."""
+    from gelora.train import runner
+
+    compute = runner.compute_metrics
+
+    def counting(logits, labels, spec):
+        rows.append(len(labels))
+        return compute(logits, labels, spec)
+
+    runner.compute_metrics = counting
+
+
 def main(model: str, glue: str, out: str) -> None:
     from gelora.distributed import is_main_process, process_index
     from gelora.train.runner import train
 
     root = Path(out)
+    evaluated: list[int] = []
+    count_evaluated_rows(evaluated)
     for method in METHODS:
         train(train_config(model, glue, root / method, method, PER_PROCESS_BATCH))
+    if is_main_process():
+        (root / "evaluated_rows.json").write_text(json.dumps(evaluated[: len(evaluated) // len(METHODS)]))
     interrupted = train_config(model, glue, root / "interrupted", "lora", PER_PROCESS_BATCH, checkpoint_every=3)
     train_until_checkpoint(interrupted, STOP_AFTER_STEP)
     geolora = train_geolora(model, glue, PER_PROCESS_BATCH)
@@ -129,7 +146,6 @@ def main(model: str, glue: str, out: str) -> None:
     result = profile(model, glue)
     if is_main_process():
         result.to_json(root / "profile.json")
-        (root / "done.json").write_text(json.dumps({"ok": True}))
 
 
 if __name__ == "__main__":
