@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 import torch.nn.functional as F
 from test_train import tiny, tiny_config  # noqa: F401  (the fixture)

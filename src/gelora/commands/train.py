@@ -89,9 +89,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
     from gelora.train.runner import train
 
     metrics = train(config_from_args(args))
+    if not PartialState().is_main_process:  # one summary line under torchrun / accelerate launch
+        return 0
     best, final = metrics["best"], metrics["final"]
     name = metrics["metric"]
     print(

@@ -83,14 +83,10 @@ class TrainConfig:
             raise GeloraError(f"--plan only applies to --method gelora (got --method {self.method}); drop --plan")
         if self.rank < 1:
             raise GeloraError(f"--rank must be at least 1 (got {self.rank}); LoRA with rank 0 trains nothing")
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "max_length": self.max_length}
-        positive |= {"checkpoint_every": self.checkpoint_every}
-        for name, value in positive.items():
-            if value < 1:
-                raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
-        for name in ("max_train_samples", "max_eval_samples", "max_steps"):
+        counts = ("epochs", "batch_size", "max_length", "checkpoint_every")
+        for name in (*counts, "max_train_samples", "max_eval_samples", "max_steps"):
             value = getattr(self, name)
-            if value is not None and value < 1:
+            if value is not None and value < 1:  # None: no limit
                 raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
         if self.learning_rate <= 0:
             raise GeloraError(f"--lr must be positive (got {self.lr})")

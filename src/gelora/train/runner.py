@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import resource
 import shutil
 import statistics
@@ -14,7 +13,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from gelora.distributed import launched_without_gpu
 from gelora.io import atomic_write_json
 from gelora.models import load_tokenizer
 from gelora.train.checkpoint import (
@@ -43,9 +41,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     config.validate()
     started = time.perf_counter()
-    accelerator = Accelerator(
-        mixed_precision="bf16" if torch.cuda.is_available() else "no", cpu=launched_without_gpu()
-    )
+    cuda = torch.cuda.is_available()
+    # cpu=True on a CPU-only machine is what lets torchrun / accelerate launch start gloo data parallelism there.
+    accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no")
     finished = claim_output_dir(config, accelerator)
     if finished is not None:
         return finished
