@@ -78,7 +78,8 @@ def train_geolora(model: str, glue: str, batch_size: int, steps: int = 6) -> dic
     set_seed(0)
     data = load_task_data("glue/rte", load_tokenizer(model), 24, glue, max_train_samples=steps * 8)
     loader = train_loader(data, batch_size, seed=0)
-    geo = GeoLoRAConfig(["query", "value", "dense"], r_init=2, r_max=8, tau=0.2, augment_every=2, seed=0)
+    # S starts at 0.05 I (rank 3) so that truncation has singular values to choose between: ranks end at 2 and 3.
+    geo = GeoLoRAConfig(["query", "value", "dense"], r_init=3, r_max=8, tau=0.2, init_s=0.05, augment_every=2, seed=0)
     net = apply_geolora(load_classifier(model, 2), geo)
     for p in net.classifier.parameters():
         p.requires_grad_(True)

@@ -119,10 +119,16 @@ def test_geolora_processes_keep_identical_factors_equal_to_one_process(tiny, two
     for name, value in first["factors"].items():
         assert torch.equal(value, second["factors"][name]), name  # bitwise: process 0's factors are broadcast
     single = worker.train_geolora(tiny["model"], tiny["glue"], batch_size=8)
-    assert single["ranks"] == first["ranks"]
-    for name, value in single["factors"].items():
-        # Only equal if the geometric step used the all-reduced projected gradients.
-        torch.testing.assert_close(first["factors"][name], value, **WEIGHT_TOL)
+    assert single["ranks"] == first["ranks"] and len(set(single["ranks"].values())) > 1  # truncation chose
+    for name, rank in single["ranks"].items():
+        # Only equal if the geometric step used the all-reduced projected gradients. Compared as V S U^T: singular
+        # vectors of (near-)equal singular values may rotate within their subspace under 1e-8 perturbations.
+        torch.testing.assert_close(_delta_weight(first, name, rank), _delta_weight(single, name, rank), **WEIGHT_TOL)
+
+
+def _delta_weight(state: dict, name: str, rank: int) -> torch.Tensor:
+    U, S, V = (state["factors"][f"{name}.lora_{f}"] for f in "USV")
+    return V[:, :rank] @ S[:rank, :rank] @ U[:, :rank].T
 
 
 def test_distributed_profile_equals_single_process(tiny, two_processes):
