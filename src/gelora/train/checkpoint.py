@@ -74,6 +74,17 @@ def _check_same_run(previous: TrainConfig, config: TrainConfig) -> None:
         )
 
 
+def keep_trainable_weights(models, weights, output_dir) -> None:
+    """``save_state`` hook: store only trainable tensors; frozen ones come back when the base model is rebuilt.
+
+    Keeps an adapter checkpoint at the adapter's size instead of the whole model's.
+    """
+    for model, state in zip(models, weights):
+        trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+        for key in [k for k in state if k not in trainable]:
+            del state[key]
+
+
 def save_checkpoint(accelerator, out: str | os.PathLike, progress: dict[str, Any]) -> Path:
     """Write model, optimizer, registered state (scheduler, ...) and RNG states of every process, then ``progress``."""
     root = Path(out) / CHECKPOINT_DIR
@@ -103,7 +114,7 @@ def load_checkpoint(accelerator, out: str | os.PathLike) -> dict[str, Any] | Non
     if not (root / LATEST).exists():
         return None
     folder = root / (root / LATEST).read_text().strip()
-    accelerator.load_state(str(folder))
+    accelerator.load_state(str(folder), strict=False)  # frozen weights are not in it (keep_trainable_weights)
     return json.loads((folder / PROGRESS).read_text())
 
 
