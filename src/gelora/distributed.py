@@ -2,8 +2,9 @@
 
 gelora has no engine of its own: Accelerate wraps the model (DDP, or DeepSpeed / FSDP from an accelerate config)
 and shards the data loaders. This module holds the few collective operations the rest of gelora needs besides
-that: gathering variable-sized shards in process order, averaging or broadcasting tensors that live outside the
-model's gradients (GeoLoRA's projected basis gradients), and unwrapping a wrapped model. Every function is a
+that: gathering per-process results in process order, averaging tensors that live outside ``.grad`` (GeoLoRA's
+projected basis gradients), broadcasting state that must stay identical (GeoLoRA's factors), and unwrapping a
+wrapped model. Every function is a
 no-op (or the identity) in a single process, so callers need no ``if distributed`` branches.
 """
 
@@ -61,26 +62,6 @@ def _communication_device() -> torch.device:
     if dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
-
-
-def gather_rows(local: torch.Tensor) -> torch.Tensor:
-    """Concatenate every process's ``local`` (same trailing shape, any number of rows) in process order.
-
-    Shards are padded to the longest one for ``all_gather`` and trimmed again, so uneven shards are fine.
-    The result is on ``local``'s device, on every process.
-    """
-    if not is_distributed():
-        return local
-    device = _communication_device()
-    count = torch.tensor([local.shape[0]], device=device)
-    counts = [torch.empty_like(count) for _ in range(num_processes())]
-    dist.all_gather(counts, count)
-    longest = max(int(c) for c in counts)
-    padded = local.new_zeros((longest, *local.shape[1:]), device=device)
-    padded[: local.shape[0]] = local.to(device)
-    shards = [torch.empty_like(padded) for _ in counts]
-    dist.all_gather(shards, padded)
-    return torch.cat([s[: int(c)] for s, c in zip(shards, counts)]).to(local.device)
 
 
 def gather_objects(obj: Any) -> list[Any]:
