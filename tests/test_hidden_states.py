@@ -3,7 +3,7 @@ import torch
 from tiny_models import FAMILIES, make_texts, tiny_model, tokenizer  # noqa: F401  (fixture)
 
 from gelora.errors import GeloraError
-from gelora.measure.hidden_states import _select_points, collect_hidden_states
+from gelora.measure.hidden_states import _select_points, _token_scores, collect_hidden_states
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -17,13 +17,12 @@ def test_every_family_gives_l_plus_one_clouds(family, tokenizer):
 
 
 def test_token_sampling_never_picks_padding_or_special_tokens():
-    g = torch.Generator().manual_seed(0)
     lengths = torch.tensor([2, 5, 9, 12, 1])
     mask = (torch.arange(12) < lengths[:, None]).long()
     special = torch.zeros_like(mask)
     special[:, 0] = 1
     special[torch.arange(5), lengths - 1] = 1
-    (rows, cols), src = _select_points(mask, special, "tokens", 4, g)
+    (rows, cols), src = _select_points(mask, special, "tokens", 4, _token_scores(mask, list(range(5)), seed=0))
     assert bool((mask[rows, cols] == 1).all()) and bool((special[rows, cols] == 0).all())
     eligible = (mask.bool() & ~special.bool()).sum(1)
     assert torch.bincount(rows, minlength=5).tolist() == torch.clamp(eligible, max=4).tolist()

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from gelora.distributed import gather_objects, num_processes, process_index
 from gelora.errors import GeloraError
 from gelora.io import atomic_write_json
 from gelora.measure import estimate
@@ -130,6 +131,17 @@ def estimate_boundary(index: int, X: torch.Tensor, estimator: str, bootstrap: in
     return BoundaryID(index, name, r.dimension, r.ci_low, r.ci_high, n, r.n_used)
 
 
+def estimate_boundaries(
+    clouds: list[torch.Tensor], estimator: str, bootstrap: int, seed: int, **params
+) -> list[BoundaryID]:
+    """One ``BoundaryID`` per cloud. Under data parallelism process p estimates boundaries p, p + P, ... and all
+    processes receive all results: each estimate depends only on its cloud and ``seed``, so this equals the
+    single-process result while the O(N^2 D) neighbour searches are split over the processes."""
+    mine = range(process_index(), len(clouds), num_processes())
+    local = [estimate_boundary(i, clouds[i], estimator, bootstrap, seed, **params) for i in mine]
+    return sorted((b for shard in gather_objects(local) for b in shard), key=lambda b: b.index)
+
+
 def profile_model(
     model,
     tokenizer,
@@ -215,7 +227,7 @@ def profile_model(
             f"only {n_points} points from {len(texts)} texts; need at least {MIN_POINTS}: "
             "raise --num-samples or --tokens-per-sequence"
         )
-    boundaries = [estimate_boundary(i, X, estimator, bootstrap, seed, **estimator_params) for i, X in enumerate(clouds)]
+    boundaries = estimate_boundaries(clouds, estimator, bootstrap, seed, **estimator_params)
     t2 = time.perf_counter()
     data = {**(data or {}), "n_texts": len(texts), "max_length": max_length}
     if pooling == "tokens":

@@ -55,10 +55,12 @@ def load_texts(args: argparse.Namespace) -> tuple[list[tuple[str, ...]], dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gelora.distributed import init_from_environment, is_main_process
     from gelora.models import load_backbone, load_tokenizer
     from gelora.plots import plot_profile
     from gelora.profile import profile_model
 
+    init_from_environment()  # under accelerate launch / torchrun: forward passes and estimates are sharded
     texts, data = load_texts(args)
     profile = profile_model(
         load_backbone(args.model),
@@ -78,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         model_name=args.model,
         data=data,
     )
+    if not is_main_process():  # every process holds the whole profile; one writes it
+        return 0
     out = Path(args.out)
     profile.to_json(out / "profile.json")
     plot_profile(profile, out / "profile.png")

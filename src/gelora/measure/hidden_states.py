@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import inspect
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from gelora.distributed import gather_objects, is_main_process, num_processes, process_index
 from gelora.errors import GeloraError
 
 POOLINGS = ("tokens", "mean", "first", "last")
@@ -26,12 +28,26 @@ def _forward_kwargs(model) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
+def _token_scores(mask: torch.Tensor, text_ids: list[int], seed: int) -> torch.Tensor:
+    """Random sort keys for the real tokens of each row (2.0 on padding), drawn from ``(seed, text index)`` alone.
+
+    So a text yields the same points whatever batch, padding or process it lands in: a run sharded over
+    processes samples exactly the tokens a single process does.
+    """
+    scores = torch.full(mask.shape, 2.0)
+    for row, text in enumerate(text_ids):
+        real = mask[row].bool()
+        generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, text]).generate_state(1)[0]))
+        scores[row, real] = torch.rand(int(real.sum()), generator=generator)
+    return scores
+
+
 def _select_points(
     mask: torch.Tensor,
     special: torch.Tensor,
     pooling: str,
     tokens_per_sequence: int,
-    generator: torch.Generator,
+    scores: torch.Tensor,
 ) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor]:
     """Decide which positions of a (B, T) batch become points.
 
@@ -48,12 +64,23 @@ def _select_points(
     # tokens: a seeded random subset of each sequence's real tokens. Special tokens ([CLS], [SEP], BOS) are skipped:
     # at the embedding boundary they are (near-)identical across texts and would only add duplicate points.
     eligible = mask.bool() & ~special.bool()
-    scores = torch.rand(batch, length, generator=generator)
-    scores[~eligible] = 2.0  # ineligible positions sort last
+    scores = scores.masked_fill(~eligible, 2.0)  # ineligible positions sort last
     order = scores.argsort(dim=1)[:, :tokens_per_sequence]
     keep = eligible.gather(1, order)
     r, j = keep.nonzero(as_tuple=True)
     return (r, order[r, j]), r
+
+
+def _merge_by_text(shards: list[tuple[list[list[torch.Tensor]] | None, list[torch.Tensor]]]) -> list[torch.Tensor]:
+    """One cloud per boundary, ordered by text, from the processes' ``(clouds, sources)`` (batch by batch).
+
+    Every text's points come from one batch, in the same order on any process, so a stable sort by text index
+    of the shards' concatenation gives the single-process order. A process without batches sends ``None``.
+    """
+    shards = [(clouds, sources) for clouds, sources in shards if clouds is not None]
+    by_text = torch.cat([s for _, sources in shards for s in sources]).argsort(stable=True)
+    boundaries = range(len(shards[0][0]))
+    return [torch.cat([batch for clouds, _ in shards for batch in clouds[b]])[by_text] for b in boundaries]
 
 
 @torch.no_grad()
@@ -94,9 +121,13 @@ def collect_hidden_states(
     device : str or torch.device, optional
         Default: CUDA when available, else CPU.
     seed : int
-        Seeds the token sampling and the ``max_points`` subset.
+        Seeds the token sampling (per text) and the ``max_points`` subset.
     progress : bool
         Show a progress bar over batches.
+
+    Under data parallelism (``torch.distributed`` initialised, e.g. by ``accelerate launch``) each process runs
+    every ``num_processes``-th batch and the points are gathered: every process returns what a single process
+    would, from the same batches.
 
     Returns
     -------
@@ -115,14 +146,13 @@ def collect_hidden_states(
     device = torch.device(device or default_device())
     model.eval().to(device)
     accepted = _forward_kwargs(model)
-    generator = torch.Generator().manual_seed(seed)
 
     # Batch texts of similar length together: far less padding to run through the model.
     order = sorted(range(len(texts)), key=lambda i: -sum(len(t) for t in texts[i]))
     clouds: list[list[torch.Tensor]] | None = None
     sources: list[torch.Tensor] = []
-    batches = range(0, len(order), batch_size)
-    for start in tqdm(batches, desc="hidden states", unit="batch", disable=not progress):
+    batches = range(0, len(order), batch_size)[process_index() :: num_processes()]
+    for start in tqdm(batches, desc="hidden states", unit="batch", disable=not (progress and is_main_process())):
         idx = order[start : start + batch_size]
         columns = list(zip(*(texts[i] for i in idx)))
         enc = tokenizer(
@@ -141,7 +171,8 @@ def collect_hidden_states(
         hidden = getattr(model(**inputs, output_hidden_states=True), "hidden_states", None)
         if not hidden:
             raise GeloraError(f"{type(model).__name__} returns no hidden_states; profile a Transformers encoder/decoder")
-        where, rows = _select_points(mask, special, pooling, tokens_per_sequence, generator)
+        scores = _token_scores(mask, idx, seed) if pooling == "tokens" else None
+        where, rows = _select_points(mask, special, pooling, tokens_per_sequence, scores)
         if clouds is None:
             clouds = [[] for _ in hidden]
         for cloud, h in zip(clouds, hidden):
@@ -153,9 +184,9 @@ def collect_hidden_states(
                 cloud.append(h[where])
         sources.append(torch.as_tensor(idx)[rows])
 
-    by_text = torch.cat(sources).argsort(stable=True)
-    points = [torch.cat(c)[by_text] for c in clouds]
+    points = _merge_by_text(gather_objects((clouds, sources)))
     if max_points is not None and points[0].shape[0] > max_points:
+        generator = torch.Generator().manual_seed(seed)
         subset = torch.randperm(points[0].shape[0], generator=generator)[:max_points].sort().values
         points = [p[subset] for p in points]
     return points

@@ -120,3 +120,23 @@ def load_checkpoint(accelerator, out: str | os.PathLike) -> dict[str, Any] | Non
     folder = root / (root / LATEST).read_text().strip()
     accelerator.load_state(str(folder), strict=False)  # frozen weights are not in it (keep_trainable_weights)
     return json.loads((folder / PROGRESS).read_text())
+
+
+def check_global_batch(progress: dict[str, Any], batch_size: int, num_processes: int) -> None:
+    """Refuse to resume with a global batch other than the checkpoint's: its positions count steps of that size.
+
+    The number of processes may change (say 2 GPUs to 1) when ``--batch-size`` changes with it: the run then
+    continues from the same global step, on the same samples, with the same learning-rate schedule.
+    """
+    saved = progress.get("global_batch_size")
+    if saved is None or saved == batch_size * num_processes:
+        return
+    fix = (
+        f"pass --batch-size {saved // num_processes}"
+        if saved % num_processes == 0
+        else f"resume on a number of processes that divides {saved}"
+    )
+    raise GeloraError(
+        f"--resume: the checkpoint counts steps of {saved} samples; {batch_size} per process x {num_processes} "
+        f"processes is {batch_size * num_processes}: {fix}"
+    )

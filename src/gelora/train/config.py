@@ -115,6 +115,8 @@ class TrainConfig:
     def run_identity(self) -> dict[str, Any]:
         """The settings that make two runs the same run (what ``--resume`` must match)."""
         d = self.to_dict()
-        for key in ("out", "resume", "overwrite", "progress", "data_dir"):
+        # batch_size is per process: a resume may change it with the number of processes (checked as the global
+        # batch against the checkpoint, see checkpoint.check_global_batch).
+        for key in ("out", "resume", "overwrite", "progress", "data_dir", "batch_size"):
             d.pop(key)
         return d

@@ -17,6 +17,7 @@ from gelora.io import atomic_write_json
 from gelora.models import load_tokenizer
 from gelora.train.checkpoint import (
     METRICS_FILE,
+    check_global_batch,
     claim_output_dir,
     keep_trainable_weights,
     load_checkpoint,
@@ -57,7 +58,6 @@ def train(config: TrainConfig) -> dict[str, Any]:
         config.task, tokenizer, config.max_length, config.data_dir, config.max_train_samples, config.max_eval_samples
     )
     loader = train_loader(data, config.batch_size, config.seed)
-    sampler = loader.sampler
     loader = accelerator.prepare(loader)
     steps_per_epoch = len(loader)
     total_steps = config.epochs * steps_per_epoch
@@ -81,6 +81,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "epoch": 0,  # epochs completed
         "step_in_epoch": 0,
         "global_step": 0,
+        # Positions count global steps of this many samples (per-process batch x processes), so a run can resume
+        # on another number of processes given the same global batch.
+        "global_batch_size": config.batch_size * accelerator.num_processes,
         "loss_sum": 0.0,  # over this epoch's steps so far
         "history": [],
         "elapsed_seconds": 0.0,  # wall time of earlier (interrupted) sessions
@@ -89,6 +92,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     }
     if config.resume:
         progress = load_checkpoint(accelerator, config.out) or progress
+        check_global_batch(progress, config.batch_size, accelerator.num_processes)
     bar = tqdm(
         total=total_steps,
         initial=progress["global_step"],
@@ -99,7 +103,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     # ---- training
     model.train()
     while progress["global_step"] < total_steps:
-        sampler.set_epoch(progress["epoch"])
+        # Through Accelerate's loader: each iteration sets its own epoch counter on the sampler, which would
+        # otherwise undo ours (every epoch in the order of epoch 0 on one process).
+        loader.set_epoch(progress["epoch"])
         batches = accelerator.skip_first_batches(loader, progress["step_in_epoch"])
         for batch in batches:
             tick = time.perf_counter()
@@ -116,7 +122,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             if built.after_step is not None:
                 built.after_step(accelerator.unwrap_model(model), progress["global_step"])
             optimizer.zero_grad(set_to_none=True)
-            loss_value = loss.item()
+            loss_value = accelerator.reduce(loss.detach(), reduction="mean").item()  # over all processes
             seconds = time.perf_counter() - tick
             progress["global_step"] += 1
             progress["step_in_epoch"] += 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gelora.distributed import average_, broadcast_, unwrap_model
 from gelora.errors import GeloraError
 from gelora.io import atomic_write_json
 from gelora.train.geolora.config import GeoLoRAConfig
@@ -47,12 +48,17 @@ class GeoLoRAIntegrator:
 
     Use ``loss.backward(); integrator.step()`` in a plain loop (``step`` calls the optimizer
     and zeroes the gradients), or :class:`GeoLoRACallback` with ``transformers.Trainer``.
+
+    Under data parallelism (DDP via Accelerate or torchrun) the model may be passed wrapped. DDP
+    averages ``S``'s gradient; the geometric step averages the projected basis gradients itself
+    and then broadcasts process 0's factors and ranks, so every process keeps identical ``U``,
+    ``S``, ``V`` and ranks whatever the numerical library does with ties and signs.
     """
 
     def __init__(self, model: nn.Module, optimizer=None, config: GeoLoRAConfig | None = None) -> None:
-        self.model = model
-        self.config = config or geolora_config(model)
-        self.layers: dict[str, GeoLoRALinear] = geolora_layers(model)
+        self.model = unwrap_model(model)
+        self.config = config or geolora_config(self.model)
+        self.layers: dict[str, GeoLoRALinear] = geolora_layers(self.model)
         if not self.layers:
             raise GeloraError("The model has no GeoLoRA adapters; call apply_geolora(model, config) first.")
         self.optimizer = optimizer
@@ -147,6 +153,7 @@ class GeoLoRAIntegrator:
     @torch.no_grad()
     def _geometric_step(self, S_grads: dict[str, torch.Tensor]) -> None:
         config = self.config
+        average_(t for layer in self.layers.values() for t in (layer.grad_K, layer.grad_L))
         augmented = {
             name: layer.augment(S_grads[name], self._learning_rate(name, layer)) for name, layer in self.layers.items()
         }
@@ -162,7 +169,15 @@ class GeoLoRAIntegrator:
             layer.set_factors(augmented[name], new_ranks[name])
             if optimizer is not None:
                 optimizer.state.pop(layer.lora_S, None)
+        self._agree_across_processes()
         self._record()
+
+    def _agree_across_processes(self) -> None:
+        """Make every process hold process 0's factors and ranks (a no-op in a single process)."""
+        layers = self.layers.values()
+        broadcast_(t for layer in layers for t in (layer.lora_U, layer.lora_V, layer.lora_S, layer.rank))
+        for layer in layers:
+            layer._set_rank(int(layer.rank))
 
     def _record(self) -> None:
         current = self.ranks()

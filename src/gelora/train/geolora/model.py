@@ -7,6 +7,7 @@ import re
 import torch
 from torch import nn
 
+from gelora.distributed import exclude_from_ddp_sync
 from gelora.errors import GeloraError
 from gelora.train.geolora.config import GeoLoRAConfig
 from gelora.train.geolora.layer import GeoLoRALinear
@@ -94,6 +95,8 @@ def apply_geolora(model: nn.Module, config: GeoLoRAConfig) -> nn.Module:
             generator=generator,
         )
         _set_submodule(model, name, layer)
+    # The projected gradients accumulate per process; the integrator averages them itself.
+    exclude_from_ddp_sync(model, [f"{name}.{b}" for name in names for b in ("grad_K", "grad_L")])
     for suffix in config.modules_to_save:
         found = [m for n, m in model.named_modules() if n and _matches_suffix(n, suffix)]
         if not found:
