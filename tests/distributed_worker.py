@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 PER_PROCESS_BATCH = 4  # x 2 processes = the single-process reference's batch of 8
-METHODS = ("lora", "gelora", "adalora", "eva", "full")
+METHODS = ("lora", "gelora", "adalora", "eva", "full", "geolora")
 STOP_AFTER_STEP = 3  # the interrupted run dies right after its checkpoint at this step
 
 
