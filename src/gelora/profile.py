@@ -227,6 +227,9 @@ def profile_model(
             f"only {n_points} points from {len(texts)} texts; need at least {MIN_POINTS}: "
             "raise --num-samples or --tokens-per-sequence"
         )
+    # The neighbour search runs where the model ran: on a GPU it is the O(N^2 D) part that benefits most.
+    search_device = next(model.parameters()).device
+    clouds = [c.to(search_device) for c in clouds]
     boundaries = estimate_boundaries(clouds, estimator, bootstrap, seed, **estimator_params)
     t2 = time.perf_counter()
     data = {**(data or {}), "n_texts": len(texts), "max_length": max_length}
