@@ -1,0 +1,161 @@
+"""Hidden states at every layer boundary of a Transformers model, as point clouds for an ID estimator.
+
+A model with L blocks has L + 1 boundaries: the embedding output h_0 and the block outputs h_1..h_L
+(``output_hidden_states=True``). Only the sampled points are kept, moved to CPU float32 batch by batch, so memory
+grows with the number of points, not with the number of tokens processed.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+from tqdm.auto import tqdm
+
+from gelora.errors import GeloraError
+
+POOLINGS = ("tokens", "mean", "first", "last")
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _forward_kwargs(model) -> set[str]:
+    """Names the model's ``forward`` accepts (DistilBERT takes no ``token_type_ids``, for one)."""
+    return set(inspect.signature(model.forward).parameters)
+
+
+def _select_points(
+    mask: torch.Tensor,
+    special: torch.Tensor,
+    pooling: str,
+    tokens_per_sequence: int,
+    generator: torch.Generator,
+) -> tuple[tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor]:
+    """Decide which positions of a (B, T) batch become points.
+
+    Returns ``(rows, cols)`` to index every boundary with (None for ``mean``) and the source row of each point.
+    """
+    batch, length = mask.shape
+    rows = torch.arange(batch)
+    if pooling == "mean":
+        return None, rows
+    if pooling == "first":  # first non-pad position: correct for left and right padding alike
+        return (rows, mask.float().argmax(dim=1)), rows
+    if pooling == "last":  # last non-pad position
+        return (rows, length - 1 - mask.flip(1).float().argmax(dim=1)), rows
+    # tokens: a seeded random subset of each sequence's real tokens. Special tokens ([CLS], [SEP], BOS) are skipped:
+    # at the embedding boundary they are (near-)identical across texts and would only add duplicate points.
+    eligible = mask.bool() & ~special.bool()
+    scores = torch.rand(batch, length, generator=generator)
+    scores[~eligible] = 2.0  # ineligible positions sort last
+    order = scores.argsort(dim=1)[:, :tokens_per_sequence]
+    keep = eligible.gather(1, order)
+    r, j = keep.nonzero(as_tuple=True)
+    return (r, order[r, j]), r
+
+
+@torch.no_grad()
+def collect_hidden_states(
+    model,
+    tokenizer,
+    texts: list[tuple[str, ...]],
+    *,
+    pooling: str = "tokens",
+    max_length: int = 128,
+    batch_size: int = 32,
+    tokens_per_sequence: int = 8,
+    max_points: int | None = None,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> list[torch.Tensor]:
+    """Point clouds at the L + 1 layer boundaries of ``model`` on ``texts``.
+
+    Parameters
+    ----------
+    model : transformers.PreTrainedModel
+        Any model whose forward returns ``hidden_states`` (encoders, decoders, with or without a head). It is put in
+        eval mode and moved to ``device``.
+    tokenizer : transformers.PreTrainedTokenizerBase
+        Needs a pad token (``gelora.models.load_tokenizer`` sets one for decoders).
+    texts : list of tuple of str
+        One tuple per example: one text, or a pair (encoded together, as for classification).
+    pooling : {"tokens", "mean", "first", "last"}
+        ``tokens``: up to ``tokens_per_sequence`` random non-padding, non-special tokens per text (seeded);
+        ``mean``: mean over the attention mask; ``first`` / ``last``: the first / last non-padding token.
+    max_length, batch_size : int
+        Truncation length and texts per forward pass.
+    tokens_per_sequence : int
+        Cap per text for ``tokens`` pooling.
+    max_points : int, optional
+        Keep at most this many points (a seeded random subset, the same for every boundary).
+    device : str or torch.device, optional
+        Default: CUDA when available, else CPU.
+    seed : int
+        Seeds the token sampling and the ``max_points`` subset.
+    progress : bool
+        Show a progress bar over batches.
+
+    Returns
+    -------
+    list of torch.Tensor
+        L + 1 float32 CPU tensors of shape (n_points, hidden_size); row k of every tensor comes from the same token
+        (or text), ordered by text.
+    """
+    if pooling not in POOLINGS:
+        raise GeloraError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    if not texts:
+        raise GeloraError("no texts to encode; check the data file or task split")
+    if tokens_per_sequence < 1 or batch_size < 1 or max_length < 2:
+        raise GeloraError("tokens_per_sequence and batch_size must be >= 1, max_length >= 2")
+    if tokenizer.pad_token is None:
+        raise GeloraError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to eos) or use load_tokenizer")
+    device = torch.device(device or default_device())
+    model.eval().to(device)
+    accepted = _forward_kwargs(model)
+    generator = torch.Generator().manual_seed(seed)
+
+    # Batch texts of similar length together: far less padding to run through the model.
+    order = sorted(range(len(texts)), key=lambda i: -sum(len(t) for t in texts[i]))
+    clouds: list[list[torch.Tensor]] | None = None
+    sources: list[torch.Tensor] = []
+    batches = range(0, len(order), batch_size)
+    for start in tqdm(batches, desc="hidden states", unit="batch", disable=not progress):
+        idx = order[start : start + batch_size]
+        columns = list(zip(*(texts[i] for i in idx)))
+        enc = tokenizer(
+            *columns[:2],
+            padding=True,
+            truncation=True,
+            max_length=max_length,
+            return_tensors="pt",
+            return_special_tokens_mask=True,
+        )
+        special = enc.pop("special_tokens_mask")
+        mask = enc["attention_mask"]
+        inputs = {k: v.to(device) for k, v in enc.items() if k in accepted}
+        if "use_cache" in accepted:
+            inputs["use_cache"] = False
+        hidden = getattr(model(**inputs, output_hidden_states=True), "hidden_states", None)
+        if not hidden:
+            raise GeloraError(f"{type(model).__name__} returns no hidden_states; profile a Transformers encoder/decoder")
+        where, rows = _select_points(mask, special, pooling, tokens_per_sequence, generator)
+        if clouds is None:
+            clouds = [[] for _ in hidden]
+        for cloud, h in zip(clouds, hidden):
+            h = h.float().cpu()
+            if where is None:
+                m = mask.unsqueeze(-1).float()
+                cloud.append((h * m).sum(1) / m.sum(1).clamp_min(1))
+            else:
+                cloud.append(h[where])
+        sources.append(torch.as_tensor(idx)[rows])
+
+    by_text = torch.cat(sources).argsort(stable=True)
+    points = [torch.cat(c)[by_text] for c in clouds]
+    if max_points is not None and points[0].shape[0] > max_points:
+        subset = torch.randperm(points[0].shape[0], generator=generator)[:max_points].sort().values
+        points = [p[subset] for p in points]
+    return points
