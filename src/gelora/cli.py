@@ -12,6 +12,7 @@ from gelora.errors import GeloraError
 # (subcommand, module under gelora.commands)
 COMMANDS = [
     ("id", "id_cmd"),
+    ("train", "train"),
     ("bench", "bench"),
 ]
 

@@ -1,0 +1,115 @@
+"""What a training run is: one ``TrainConfig`` (a plain dataclass, JSON-serialisable)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from gelora.data import task_spec
+from gelora.errors import GeloraError
+
+METHODS = ("gelora", "lora", "adalora", "eva", "full")
+
+# Learning rates that work for BERT-sized models: adapters tolerate (and need) far larger steps than full fine-tuning.
+DEFAULT_LR = {"full": 2e-5}
+DEFAULT_ADAPTER_LR = 5e-4
+
+
+@dataclass
+class PlanOptions:
+    """How the ``gelora`` method profiles the model and turns the profile into ranks (ignored with ``--plan``)."""
+
+    pooling: str = "mean"
+    estimator: str = "twonn"
+    num_samples: int = 512
+    bootstrap: int = 0
+    rule: str = "lower-bound"
+    offset: int = 1
+    min_rank: int = 1
+    budget_rank: int | None = None
+
+
+@dataclass
+class TrainConfig:
+    """One fine-tuning run.
+
+    ``out`` receives metrics.json, the adapter (or full model), checkpoints and, for ``gelora``, profile and plan.
+    ``lr=None`` picks a per-method default (2e-5 for full fine-tuning, 5e-4 for adapters).
+    ``batch_size`` is per process; ``max_steps`` stops early (for smoke tests and budgets).
+    """
+
+    model: str
+    task: str
+    method: str
+    out: str
+    plan: str | None = None
+    rank: int = 8
+    epochs: int = 3
+    lr: float | None = None
+    batch_size: int = 32
+    max_length: int = 128
+    seed: int = 0
+    resume: bool = False
+    overwrite: bool = False
+    data_dir: str | None = None
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    max_steps: int | None = None
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.06
+    max_grad_norm: float = 1.0
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.1
+    target_modules: list[str] | None = None
+    eval_every_epoch: bool = True
+    checkpoint_every: int = 200
+    eva_rho: float = 2.0
+    adalora_orth_reg_weight: float = 0.5
+    plan_options: PlanOptions = field(default_factory=PlanOptions)
+    progress: bool = True
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR.get(self.method, DEFAULT_ADAPTER_LR)
+
+    def validate(self) -> None:
+        """Raise ``GeloraError`` for settings that cannot work, before anything is loaded."""
+        if self.method not in METHODS:
+            raise GeloraError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        task_spec(self.task)
+        if self.plan is not None and self.method != "gelora":
+            raise GeloraError(f"--plan only applies to --method gelora (got --method {self.method}); drop --plan")
+        if self.rank < 1:
+            raise GeloraError(f"--rank must be at least 1 (got {self.rank}); LoRA with rank 0 trains nothing")
+        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "max_length": self.max_length}
+        positive |= {"checkpoint_every": self.checkpoint_every}
+        for name, value in positive.items():
+            if value < 1:
+                raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
+        for name in ("max_train_samples", "max_eval_samples", "max_steps"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
+        if self.learning_rate <= 0:
+            raise GeloraError(f"--lr must be positive (got {self.lr})")
+        if self.resume and self.overwrite:
+            raise GeloraError("--resume and --overwrite contradict each other; pass one of them")
+        if self.eva_rho < 1:
+            raise GeloraError(f"EVA's rho must be >= 1 (got {self.eva_rho})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        d = dict(d)
+        d["plan_options"] = PlanOptions(**d.get("plan_options", {}))
+        return cls(**d)
+
+    def run_identity(self) -> dict[str, Any]:
+        """The settings that make two runs the same run (what ``--resume`` must match)."""
+        d = self.to_dict()
+        for key in ("out", "resume", "overwrite", "progress", "data_dir"):
+            d.pop(key)
+        return d

@@ -1,0 +1,195 @@
+"""Build the model to train for each method: full, lora, gelora (planned ranks), adalora and eva (both via PEFT)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gelora.errors import GeloraError
+from gelora.models import load_classifier
+from gelora.train.config import TrainConfig
+from gelora.train.tasks import TaskData, input_loader
+
+PLAN_FILE = "plan.json"
+PROFILE_FILE = "profile.json"
+
+
+@dataclass
+class BuiltModel:
+    """The model to train, what to call after each optimizer step, and facts for metrics.json.
+
+    ``checkpoint_state`` lists extra objects (with ``state_dict``/``load_state_dict``) that a checkpoint must hold
+    for an exact resume, e.g. AdaLoRA's importance scores.
+    """
+
+    model: torch.nn.Module
+    info: dict[str, Any] = field(default_factory=dict)
+    after_step: Callable[[torch.nn.Module, int], None] | None = None
+    checkpoint_state: list[Any] = field(default_factory=list)
+
+
+def build_model(config: TrainConfig, data: TaskData, tokenizer, total_steps: int, accelerator) -> BuiltModel:
+    """The model for ``config.method``, with its adapter attached and initialised (EVA's SVD pass included)."""
+    base = load_classifier(config.model, data.spec.num_labels)
+    if config.method == "full":
+        return BuiltModel(base)
+    if config.method == "adalora":
+        return _adalora(config, base, total_steps)
+    if config.method == "gelora":
+        plan, info = _gelora_plan(config, base, data, tokenizer, accelerator)
+    else:
+        from gelora.plan import uniform_plan
+
+        plan, info = uniform_plan(base, config.rank, config.target_modules), {}
+    _check_plan(plan, base, config)
+    if accelerator.is_main_process:
+        plan.to_json(Path(config.out) / PLAN_FILE)
+    if config.method == "eva":
+        return _eva(config, base, plan, data, accelerator)
+    from peft import get_peft_model
+
+    lora = plan.to_lora_config(task_type="SEQ_CLS", lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout)
+    return BuiltModel(get_peft_model(base, lora), info)
+
+
+def _check_plan(plan, base, config: TrainConfig) -> None:
+    plan.check_model(base)
+    ranks = plan.ranks_by_module()
+    if not ranks:
+        raise GeloraError(
+            f"no target modules found in {config.model!r}"
+            + (f" for --target-modules {','.join(config.target_modules)}" if config.target_modules else "")
+            + "; name Linear layers of the model's blocks with --target-modules"
+        )
+    if not any(ranks.values()):
+        raise GeloraError(
+            "the plan gives rank 0 to every module, so there is nothing to train; "
+            "lower --offset or raise --min-rank (or --budget-rank), or use --method lora"
+        )
+
+
+def _gelora_plan(config: TrainConfig, base, data: TaskData, tokenizer, accelerator):
+    """A given plan.json, the plan of the run being resumed, or a fresh one from profiling the model on the task."""
+    from gelora.plan import RankPlan, plan_ranks
+    from gelora.profile import profile_model
+
+    saved = Path(config.out) / PLAN_FILE
+    if config.plan is not None or (config.resume and saved.exists()):
+        return RankPlan.from_json(config.plan or saved), {"plan_source": str(config.plan or saved)}
+    opts = config.plan_options
+    start = time.perf_counter()
+    profile = profile_model(
+        base,
+        tokenizer,
+        [" ".join(t) for t in data.train_texts],
+        pooling=opts.pooling,
+        estimator=opts.estimator,
+        bootstrap=opts.bootstrap,
+        seed=config.seed,
+        num_samples=opts.num_samples,
+    )
+    profiled = time.perf_counter()
+    plan = plan_ranks(
+        profile,
+        base,
+        rule=opts.rule,
+        offset=opts.offset,
+        min_rank=opts.min_rank,
+        budget_rank=opts.budget_rank,
+        target_modules=config.target_modules,
+    )
+    if accelerator.is_main_process:
+        profile.to_json(Path(config.out) / PROFILE_FILE)
+    info = {
+        "plan_source": "profiled",
+        "profile_seconds": profiled - start,
+        "plan_seconds": time.perf_counter() - profiled,
+    }
+    return plan, info
+
+
+def _adalora(config: TrainConfig, base, total_steps: int) -> BuiltModel:
+    """AdaLoRA with the same average final rank (``target_r = R``) on the same modules as LoRA."""
+    from peft import AdaLoraConfig, get_peft_model
+
+    from gelora.plan import uniform_plan
+
+    targets = list(uniform_plan(base, config.rank, config.target_modules).ranks_by_module())
+    # Warm up on 10% of the steps, hold the final ranks for the last 20%, reallocate every ~1% in between.
+    tinit, tfinal = total_steps // 10, total_steps // 5
+    schedule = {"tinit": tinit, "tfinal": tfinal, "deltaT": max(1, (total_steps - tinit - tfinal) // 100)}
+    ada = AdaLoraConfig(
+        task_type="SEQ_CLS",
+        target_modules=targets,
+        init_r=round(1.5 * config.rank),
+        target_r=config.rank,
+        total_step=total_steps,
+        orth_reg_weight=config.adalora_orth_reg_weight,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        **schedule,
+    )
+    model = get_peft_model(base, ada)
+
+    def after_step(trained: torch.nn.Module, step: int) -> None:
+        # Needs this step's gradients: after backward and the optimizer step, before zero_grad.
+        trained.base_model.update_and_allocate(step)
+
+    return BuiltModel(model, {"adalora": schedule}, after_step, [AdaLoraBudgetState(model)])
+
+
+class AdaLoraBudgetState:
+    """AdaLoRA's importance averages and current rank pattern, so a resumed run reallocates exactly as before."""
+
+    KEYS = ("ipt", "exp_avg_ipt", "exp_avg_unc")
+
+    def __init__(self, model):
+        self.model = model
+
+    def state_dict(self) -> dict[str, Any]:
+        allocator = self.model.base_model.rankallocator
+        state = {k: dict(getattr(allocator, k)) for k in self.KEYS}
+        return state | {"rank_pattern": self.model.peft_config["default"].rank_pattern}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        allocator = self.model.base_model.rankallocator
+        for k in self.KEYS:
+            setattr(allocator, k, dict(state[k]))
+        self.model.peft_config["default"].rank_pattern = state["rank_pattern"]
+
+
+def _eva(config: TrainConfig, base, plan, data: TaskData, accelerator) -> BuiltModel:
+    """LoRA initialised from the SVD of the task's layer inputs; EVA moves rank between modules (up to rho * R)."""
+    from peft import EvaConfig, get_peft_model, initialize_lora_eva_weights
+
+    lora = plan.to_lora_config(
+        task_type="SEQ_CLS",
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        init_lora_weights="eva",
+        # Classification inputs carry no token labels to mask out.
+        eva_config=EvaConfig(rho=config.eva_rho, use_label_mask=False),
+    )
+    # The SVD pass runs on the training device; adapter weights stay empty (meta) until EVA fills them.
+    model = get_peft_model(base.to(accelerator.device), lora, low_cpu_mem_usage=True)
+    inputs = input_loader(data, config.batch_size, accelerator.process_index, accelerator.num_processes)
+    start = time.perf_counter()
+    initialize_lora_eva_weights(model, inputs, show_progress_bar=False)
+    return BuiltModel(model, {"eva_seconds": time.perf_counter() - start, "eva_rho": config.eva_rho})
+
+
+def adapter_ranks(model: torch.nn.Module) -> dict[str, int]:
+    """Rank of every adapted module as trained: LoRA's r, or AdaLoRA's count of singular values still alive."""
+    ranks = {}
+    for name, module in model.named_modules():
+        key = name.removeprefix("base_model.model.")
+        if hasattr(module, "lora_E") and "default" in module.lora_E:
+            ranks[key] = int((module.lora_E["default"] != 0).sum())
+        elif hasattr(module, "lora_A") and "default" in getattr(module, "lora_A", {}):
+            ranks[key] = module.lora_A["default"].weight.shape[0]
+    return ranks

@@ -1,0 +1,210 @@
+"""``train(config)``: one fine-tuning run, a loop that reads top to bottom (Accelerate for devices and processes)."""
+
+from __future__ import annotations
+
+import math
+import resource
+import shutil
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from gelora.io import atomic_write_json
+from gelora.models import load_tokenizer
+from gelora.train.checkpoint import METRICS_FILE, claim_output_dir, load_checkpoint, save_checkpoint
+from gelora.train.config import TrainConfig
+from gelora.train.methods import adapter_ranks, build_model
+from gelora.train.metrics import compute_metrics
+from gelora.train.tasks import eval_loader, load_task_data, train_loader
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    """Fine-tune ``config.model`` on ``config.task`` with ``config.method``; return what ``DIR/metrics.json`` holds.
+
+    Deterministic given ``config.seed`` on CPU; a run killed at any point and restarted with ``resume=True`` ends
+    with the same weights and metrics as one that was never interrupted.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from transformers import get_linear_schedule_with_warmup
+
+    config.validate()
+    started = time.perf_counter()
+    accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    finished = claim_output_dir(config, accelerator)
+    if finished is not None:
+        return finished
+    set_seed(config.seed)
+
+    # ---- data and model
+    tokenizer = load_tokenizer(config.model)
+    data = load_task_data(
+        config.task, tokenizer, config.max_length, config.data_dir, config.max_train_samples, config.max_eval_samples
+    )
+    loader = train_loader(data, config.batch_size, config.seed)
+    sampler = loader.sampler
+    loader = accelerator.prepare(loader)
+    steps_per_epoch = len(loader)
+    total_steps = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    built = build_model(config, data, tokenizer, total_steps, accelerator)
+    model = built.model
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    # Stepped once per optimizer step by this loop (not by Accelerate, which steps it once per process).
+    scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
+    model, optimizer, evaluation = accelerator.prepare(model, optimizer, eval_loader(data, config.batch_size))
+    accelerator.register_for_checkpointing(scheduler, *built.checkpoint_state)
+
+    # ---- where to start: a fresh run, or the latest checkpoint of a resumed one
+    progress = {
+        "epoch": 0,  # epochs completed
+        "step_in_epoch": 0,
+        "global_step": 0,
+        "loss_sum": 0.0,  # over this epoch's steps so far
+        "history": [],
+        "elapsed_seconds": 0.0,  # wall time of earlier (interrupted) sessions
+        "step_seconds": [],
+        "build_info": built.info,
+    }
+    if config.resume:
+        progress = load_checkpoint(accelerator, config.out) or progress
+    bar = tqdm(
+        total=total_steps,
+        initial=progress["global_step"],
+        disable=not (config.progress and accelerator.is_main_process),
+        desc=f"{config.method} {data.spec.name}",
+    )
+
+    # ---- training
+    model.train()
+    while progress["global_step"] < total_steps:
+        sampler.set_epoch(progress["epoch"])
+        batches = accelerator.skip_first_batches(loader, progress["step_in_epoch"])
+        for batch in batches:
+            tick = time.perf_counter()
+            loss = model(**batch).loss  # with labels: includes AdaLoRA's orthogonal regulariser
+            accelerator.backward(loss)
+            if config.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            if built.after_step is not None:
+                built.after_step(accelerator.unwrap_model(model), progress["global_step"])
+            optimizer.zero_grad(set_to_none=True)
+            loss_value = loss.item()
+            seconds = time.perf_counter() - tick
+            progress["global_step"] += 1
+            progress["step_in_epoch"] += 1
+            progress["loss_sum"] += loss_value
+            progress["step_seconds"].append(seconds)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{len(batch['labels']) / seconds:.1f}")
+            if progress["global_step"] >= total_steps:
+                break
+            if progress["global_step"] % config.checkpoint_every == 0:
+                save_checkpoint(accelerator, config.out, _snapshot(progress, started))
+
+        # ---- end of an epoch (or of max_steps): evaluate, record, checkpoint
+        done = progress["global_step"] >= total_steps
+        if config.eval_every_epoch or done:
+            scores = evaluate(model, evaluation, accelerator, data.spec)
+            progress["history"].append(
+                {
+                    "epoch": progress["epoch"] + progress["step_in_epoch"] / steps_per_epoch,
+                    "step": progress["global_step"],
+                    "train_loss": progress["loss_sum"] / max(progress["step_in_epoch"], 1),
+                    **scores,
+                }
+            )
+        progress["epoch"] += 1
+        progress["step_in_epoch"] = 0
+        progress["loss_sum"] = 0.0
+        save_checkpoint(accelerator, config.out, _snapshot(progress, started))
+    bar.close()
+
+    # ---- outputs
+    metrics = _summary(config, data, model, accelerator, progress, started)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        _save_trained(accelerator.unwrap_model(model), tokenizer, Path(config.out), config.method)
+        atomic_write_json(Path(config.out) / METRICS_FILE, metrics)
+    accelerator.wait_for_everyone()
+    accelerator.free_memory()
+    return metrics
+
+
+@torch.no_grad()
+def evaluate(model, loader, accelerator, spec) -> dict[str, float]:
+    """Task metrics on the evaluation split, gathered from every process (padding duplicates dropped)."""
+    model.eval()
+    logits, labels = [], []
+    for batch in loader:
+        out = model(**{k: v for k, v in batch.items() if k != "labels"})
+        batch_logits, batch_labels = accelerator.gather_for_metrics((out.logits.float(), batch["labels"]))
+        logits.append(batch_logits.cpu().numpy())
+        labels.append(batch_labels.cpu().numpy())
+    model.train()
+    return compute_metrics(np.concatenate(logits), np.concatenate(labels), spec)
+
+
+def _snapshot(progress: dict[str, Any], started: float) -> dict[str, Any]:
+    """Progress as a checkpoint stores it: the wall time of this session (since ``started``) folded in."""
+    return progress | {"elapsed_seconds": progress["elapsed_seconds"] + time.perf_counter() - started}
+
+
+def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"  # ru_maxrss is KiB on Linux
+
+
+def _summary(config, data, model, accelerator, progress, started) -> dict[str, Any]:
+    spec = data.spec
+    selected = spec.metrics[0]
+    history = progress["history"]
+    best = max(history, key=lambda h: h[selected])
+    unwrapped = accelerator.unwrap_model(model)
+    peak_mb, peak_kind = _peak_memory_mb(accelerator.device)
+    return {
+        "task": f"glue/{spec.name}",
+        "method": config.method,
+        "seed": config.seed,
+        "model": config.model,
+        "metric": selected,
+        "best": best,
+        "final": history[-1],
+        "history": history,
+        "trainable_params": sum(p.numel() for p in unwrapped.parameters() if p.requires_grad),
+        "total_params": sum(p.numel() for p in unwrapped.parameters()),
+        "ranks": adapter_ranks(unwrapped),
+        "steps": progress["global_step"],
+        "train_samples": len(data.train),
+        "eval_samples": len(data.eval),
+        "median_step_seconds": statistics.median(progress["step_seconds"]) if progress["step_seconds"] else None,
+        "peak_memory_mb": peak_mb,
+        "peak_memory_kind": peak_kind,
+        "wall_seconds": _snapshot(progress, started)["elapsed_seconds"],
+        **progress["build_info"],
+        "device": str(accelerator.device),
+        "num_processes": accelerator.num_processes,
+        "mixed_precision": accelerator.mixed_precision,
+        "config": config.to_dict(),
+    }
+
+
+def _save_trained(model, tokenizer, out: Path, method: str) -> None:
+    """The adapter in PEFT format (``DIR/adapter``, classifier head included) or, for full, the model (``DIR/model``)."""
+    target = out / ("model" if method == "full" else "adapter")
+    tmp = out / f".{target.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
