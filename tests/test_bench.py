@@ -100,8 +100,8 @@ def test_unknown_task(tiny):
 def test_matrix_order_and_folders(tiny, tmp_path):
     runs = expand(settings(tiny), tmp_path)
     assert len(runs) == 2 * 4 * 2
-    assert [r.task for r in runs[:8]] == ["rte"] * 8  # task by task: one profile per task
-    assert runs[2].out == tmp_path / "runs" / "rte" / "gelora" / "seed0"
+    assert [(r.seed, r.task) for r in runs[:5]] == [(0, "rte")] * 4 + [(0, "stsb")]  # seed by seed
+    assert runs[1].out == tmp_path / "runs" / "rte" / "gelora" / "seed0"
 
 
 # ---- the bench loop

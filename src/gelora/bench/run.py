@@ -34,13 +34,13 @@ class Run:
 
 
 def expand(settings: BenchSettings, out: Path) -> list[Run]:
-    """The matrix, task by task (so each task's profile is made once, then reused by its GeLoRA runs)."""
+    """The matrix, seed by seed: a bench stopped early still has every task and method for its first seeds."""
     specs = settings.method_specs()
     return [
         Run(task, spec, seed, out / "runs" / task / spec.folder / f"seed{seed}")
+        for seed in settings.seeds
         for task in settings.tasks
         for spec in specs
-        for seed in settings.seeds
     ]
 
 
@@ -152,7 +152,14 @@ def run_bench(
         )
         results.record(row)
         log(f"{name}: {row['metric']} {row['score']:.4f}")
+        if run.spec == runs[-1].spec and i < len(runs):  # tables so far after each (seed, task): watchable
+            write_report(out, settings, results, failures)
+    return {"rows": write_report(out, settings, results, failures), "failures": failures}
+
+
+def write_report(out: Path, settings: BenchSettings, results: ResultsLog, failures: list[str]) -> list[dict[str, Any]]:
+    """``results.md`` and ``pareto.png`` from the finished rows of this matrix; return those rows."""
     rows = results.select(settings.tasks, [s.label for s in settings.method_specs()], settings.seeds)
     write_markdown(out / "results.md", rows, settings, failures)
     write_pareto(out / "pareto.png", rows, list(settings.tasks))
-    return {"rows": rows, "failures": failures}
+    return rows
