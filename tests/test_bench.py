@@ -166,6 +166,16 @@ def test_failed_run_is_recorded_and_retried(tiny, tmp_path):
     assert [c.method for c in retry.configs] == ["adalora"] and not outcome["failures"]
 
 
+def test_report_only_trains_nothing(tiny, tmp_path):
+    s = settings(tiny, tasks=("rte",), methods=("lora", "adalora"), seeds=(0, 1))
+    run_bench(settings(tiny, tasks=("rte",), methods=("lora",), seeds=(0,)), tmp_path, train=FakeTrain(), log=print)
+    outcome = run_bench(s, tmp_path, report_only=True, log=print)
+    assert [(r["method"], r["seed"]) for r in outcome["rows"]] == [("lora", 0)]
+    assert "n = 1 seed)" in (tmp_path / "results.md").read_text()
+    with pytest.raises(GeloraError, match="--report-only with --overwrite"):
+        run_bench(s, tmp_path, report_only=True, overwrite=True, log=print)
+
+
 def test_refuses_foreign_folder(tiny, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(GeloraError, match="no bench.json"):

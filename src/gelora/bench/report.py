@@ -168,8 +168,8 @@ def write_pareto(path: Path, rows: list[dict[str, Any]], tasks: list[str]) -> Pa
         ax.set_xlabel("trainable parameters")
         ax.set_ylabel(task_spec(task).metrics[0])
         ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(methods), 6), bbox_to_anchor=(0.5, -0.08))
+    legend = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(len(methods), 6), bbox_to_anchor=(0.5, -0.08))
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)

@@ -116,18 +116,22 @@ def run_bench(
     out: str | Path,
     overwrite: bool = False,
     train: TrainFn | None = None,
+    report_only: bool = False,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
 ) -> dict[str, Any]:
     """Run (or resume) the benchmark in ``out``; return the rows of this matrix and the failures.
 
     ``train`` is the training runner (``gelora.train.runner.train``); tests pass a fake one.
     A failing run is recorded and reported, and the bench goes on with the next one; re-running retries it.
+    ``report_only`` trains nothing: the tables are rewritten from the runs finished so far (e.g. of a stopped bench).
     """
+    if report_only and overwrite:
+        raise GeloraError("--report-only with --overwrite would delete the runs it reports; drop one of them")
     settings.validate()
     check_data(settings)
     out = Path(out)
     claim_bench_dir(out, settings, overwrite)
-    train = train or default_train()
+    train = train or (None if report_only else default_train())
     plans = PlanCache(out, settings)
     results = ResultsLog(out / RESULTS_FILE)
     runs = expand(settings, out)
@@ -135,8 +139,10 @@ def run_bench(
     for i, run in enumerate(runs, 1):
         name = f"[{i}/{len(runs)}] {run.task} {run.spec.label} seed {run.seed}"
         try:
-            plan = plans.plan_for(run.task, run.spec) if run.spec.is_gelora else None
             metrics = read_finished(run.out)
+            if metrics is None and report_only:
+                continue
+            plan = plans.plan_for(run.task, run.spec) if run.spec.is_gelora else None
             if metrics is None:
                 log(f"{name}: training")
                 metrics = train(train_config(settings, run, plan))

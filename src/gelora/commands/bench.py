@@ -62,6 +62,7 @@ def register(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--max-eval-samples", type=int, help="first N evaluation rows (default all; --quick: 64)")
     p.add_argument("--profile-samples", type=int, help="training texts GeLoRA profiles on (512; --quick: 64)")
     p.add_argument("--data-dir", help="local GLUE folder (default: $GELORA_DATA_DIR, else the Hub)")
+    p.add_argument("--report-only", action="store_true", help="train nothing; rewrite the tables from finished runs")
     p.add_argument("--quick", action="store_true", help="smoke run: 64 train/64 eval rows, length 32, 1 epoch, seed 0")
     return p
 
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from gelora.bench import run_bench
 
     settings = settings_from_args(args)
-    outcome = run_bench(settings, args.out, overwrite=args.overwrite)
+    outcome = run_bench(settings, args.out, overwrite=args.overwrite, report_only=args.report_only)
     print(f"{len(outcome['rows'])} runs in {args.out}/results.md, results.jsonl, pareto.png")
     if outcome["failures"]:
         print(f"{len(outcome['failures'])} run(s) failed (listed in results.md); re-run the command to retry them")
