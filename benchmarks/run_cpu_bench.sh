@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The CPU benchmark behind benchmarks/results_bench.md: MiniLM on small GLUE subsets, 3 seeds, on 2 CPU cores that
-# were shared with three other engineers' jobs (load average 8-10), so everything is cut to what fits in ~45 minutes.
+# were shared with three other engineers' jobs (load average 8-10: this process got ~0.2 of a core), so everything is
+# cut to what fits in ~45 minutes. One torch thread: with the cores oversubscribed, two threads cost 3x the CPU time
+# per step (OpenMP spin-waiting) for no gain in wall time.
 # Phases add rows to one resumable bench folder (finished runs are skipped); each phase's tables cover its matrix.
 # Output: runs/bench-cpu/ (git-ignored).
 set -euo pipefail
@@ -8,7 +10,8 @@ cd "$(dirname "$0")/.."
 PY=${PY:-/work/main/.venv/bin/python}
 OUT=${OUT:-runs/bench-cpu}
 DATA=${GELORA_DATA_DIR:-/work/shared/data/glue}
-COMMON=(--model minilm --seeds 0,1,2 --budget-rank 8 --epochs 1 --batch-size 16 --max-length 64
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+COMMON=(--model minilm --seeds 0,1,2 --budget-rank 8 --epochs 1 --batch-size 16 --max-length 32
         --max-train-samples 256 --max-eval-samples 256 --profile-samples 256 --data-dir "$DATA" --out "$OUT")
 bench() { PYTHONPATH=src "$PY" -m gelora bench "${COMMON[@]}" "$@"; }
 # 1. the targets: GeLoRA (budget rule, R = 8) vs uniform LoRA R = 8 vs AdaLoRA (final average rank 8), and gelora-lb

@@ -159,13 +159,12 @@ def run_bench(
         results.record(row)
         log(f"{name}: {row['metric']} {row['score']:.4f}")
         if run.spec == runs[-1].spec and i < len(runs):  # tables so far after each (seed, task): watchable
-            write_report(out, settings, results, failures)
-    return {"rows": write_report(out, settings, results, failures), "failures": failures}
-
-
-def write_report(out: Path, settings: BenchSettings, results: ResultsLog, failures: list[str]) -> list[dict[str, Any]]:
-    """``results.md`` and ``pareto.png`` from the finished rows of this matrix; return those rows."""
-    rows = results.select(settings.tasks, [s.label for s in settings.method_specs()], settings.seeds)
+            write_markdown(out / "results.md", finished_rows(settings, results), settings, failures)
+    rows = finished_rows(settings, results)
     write_markdown(out / "results.md", rows, settings, failures)
     write_pareto(out / "pareto.png", rows, list(settings.tasks))
-    return rows
+    return {"rows": rows, "failures": failures}
+
+
+def finished_rows(settings: BenchSettings, results: ResultsLog) -> list[dict[str, Any]]:
+    return results.select(settings.tasks, [s.label for s in settings.method_specs()], settings.seeds)
