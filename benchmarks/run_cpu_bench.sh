@@ -12,7 +12,7 @@ OUT=${OUT:-runs/bench-cpu}
 DATA=${GELORA_DATA_DIR:-/work/shared/data/glue}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 COMMON=(--model minilm --seeds 0,1,2 --budget-rank 8 --epochs 1 --batch-size 16 --max-length 32
-        --max-train-samples 256 --max-eval-samples 256 --profile-samples 256 --data-dir "$DATA" --out "$OUT")
+        --max-train-samples 1024 --max-eval-samples 256 --profile-samples 512 --data-dir "$DATA" --out "$OUT")
 bench() { PYTHONPATH=src "$PY" -m gelora bench "${COMMON[@]}" "$@"; }
 # 1. the targets: GeLoRA (budget rule, R = 8) vs uniform LoRA R = 8 vs AdaLoRA (final average rank 8), and gelora-lb
 bench --tasks sst2,stsb --methods lora,gelora,gelora-lb,adalora

@@ -39,10 +39,8 @@ def test_parse_plain_alias_and_options():
     assert (lb.label, lb.method, lb.options) == ("gelora-lb", "gelora", {"rule": "lower-bound"})
     ab = parse_method("gelora:pooling=mean,offset=2", KNOWN)
     assert ab.label == "gelora:offset=2,pooling=mean"
-    assert ab.plan_options(8) == {
-        "pooling": "mean", "estimator": "twonn", "num_samples": 512, "rule": "budget", "offset": 2, "min_rank": 1,
-        "budget_rank": 8,
-    }
+    assert ab.profile_options(512) == {"pooling": "mean", "estimator": "twonn", "num_samples": 512}
+    assert ab.plan_options(8) == {"rule": "budget", "offset": 2, "min_rank": 1, "budget_rank": 8}
     assert ab.folder == "gelora_offset=2_pooling=mean"
     assert parse_method("lora:rank=2", KNOWN).rank(8) == 2
 
@@ -64,6 +62,9 @@ def test_method_list_is_open():
         ("gelora:offset", "KEY=VALUE"),
         ("gelora:offset=two", "must be an integer"),
         ("lora:rank=0", ">= 1"),
+        ("gelora:offset=-1", ">= 0"),
+        ("gelora:pooling=max", "must be one of tokens, mean"),
+        ("gelora:rule=upper", "must be one of lower-bound, budget"),
         ("lora,lora", "more than once"),
         ("", "empty"),
     ],

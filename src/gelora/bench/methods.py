@@ -27,11 +27,20 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "gelora-lb": (GELORA, {"rule": "lower-bound"}),
 }
 
-# Options that shape GeLoRA's profile and plan, with the bench's defaults and their types.
-PROFILE_OPTIONS: dict[str, Any] = {"pooling": "tokens", "estimator": "twonn", "num_samples": 512}
+# Options that shape GeLoRA's profile and plan, with the bench's defaults (num_samples: --profile-samples).
+PROFILE_OPTIONS: dict[str, Any] = {"pooling": "tokens", "estimator": "twonn"}
 PLAN_OPTIONS: dict[str, Any] = {"rule": "budget", "offset": 1, "min_rank": 1}
-GELORA_OPTIONS = PROFILE_OPTIONS | PLAN_OPTIONS
+GELORA_OPTIONS = (*PROFILE_OPTIONS, "num_samples", *PLAN_OPTIONS)
 COMMON_OPTIONS = ("rank",)
+INT_OPTIONS = {"rank": 1, "num_samples": 1, "offset": 0, "min_rank": 0}  # name -> smallest value
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    from gelora.measure import ESTIMATORS
+    from gelora.measure.hidden_states import POOLINGS
+    from gelora.plan import RULES
+
+    return {"pooling": POOLINGS, "estimator": tuple(ESTIMATORS), "rule": RULES}
 
 DEFAULT_METHODS = ("lora", "gelora", "gelora-lb", "adalora", "eva", "full")
 
@@ -63,13 +72,14 @@ class MethodSpec:
     def rank(self, budget_rank: int) -> int:
         return int(self.options.get("rank", budget_rank))
 
-    def profile_options(self) -> dict[str, Any]:
-        """What the profile depends on: runs that agree on it share one profile of the task."""
-        return {k: self.options.get(k, v) for k, v in PROFILE_OPTIONS.items()}
+    def profile_options(self, num_samples: int) -> dict[str, Any]:
+        """What the profile depends on: GeLoRA variants that agree on it share one profile of the task."""
+        options = {k: self.options.get(k, v) for k, v in PROFILE_OPTIONS.items()}
+        return options | {"num_samples": self.options.get("num_samples", num_samples)}
 
     def plan_options(self, budget_rank: int) -> dict[str, Any]:
-        """Everything the GeLoRA plan depends on (profile options included)."""
-        options = {k: self.options.get(k, v) for k, v in GELORA_OPTIONS.items()}
+        """How the plan turns the profile into ranks."""
+        options = {k: self.options.get(k, v) for k, v in PLAN_OPTIONS.items()}
         return options | {"budget_rank": self.rank(budget_rank)}
 
 
@@ -82,7 +92,7 @@ def parse_method(text: str, known: tuple[str, ...] | None = None) -> MethodSpec:
     if method not in known:
         choices = ", ".join([*known, *ALIASES])
         raise GeloraError(f"unknown method {name!r} in --methods; choose from {choices} (options: NAME:KEY=VALUE,...)")
-    allowed = COMMON_OPTIONS + (tuple(GELORA_OPTIONS) if method == GELORA else ())
+    allowed = COMMON_OPTIONS + (GELORA_OPTIONS if method == GELORA else ())
     given: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, value = item.partition("=")
@@ -97,15 +107,17 @@ def parse_method(text: str, known: tuple[str, ...] | None = None) -> MethodSpec:
 
 
 def _convert(key: str, value: str, text: str) -> Any:
-    default = GELORA_OPTIONS.get(key, 1)
-    if not isinstance(default, int):
+    if key not in INT_OPTIONS:
+        choices = _choices()[key]
+        if value not in choices:
+            raise GeloraError(f"option {key} in {text!r} must be one of {', '.join(choices)}, got {value!r}")
         return value
     try:
         number = int(value)
     except ValueError:
         raise GeloraError(f"option {key} in {text!r} must be an integer, got {value!r}") from None
-    if number < (1 if key in ("rank", "num_samples") else 0):
-        raise GeloraError(f"option {key} in {text!r} must be {'>= 1' if key in ('rank', 'num_samples') else '>= 0'}")
+    if number < INT_OPTIONS[key]:
+        raise GeloraError(f"option {key} in {text!r} must be >= {INT_OPTIONS[key]}, got {number}")
     return number
 
 

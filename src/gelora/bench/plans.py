@@ -72,9 +72,7 @@ class PlanCache:
     def _profile(self, task: str, spec: MethodSpec):
         from gelora.profile import Profile, profile_model
 
-        options = spec.profile_options()
-        num_samples = spec.options.get("num_samples", self.settings.profile_samples)
-        options["num_samples"] = num_samples
+        options = spec.profile_options(self.settings.profile_samples)
         path = self.root / task / f"profile-{_key(options)}.json"
         timing = _timing_path(path)
         if path.exists() and timing.exists():
@@ -93,7 +91,7 @@ class PlanCache:
             estimator=options["estimator"],
             bootstrap=0,
             seed=0,
-            num_samples=num_samples,
+            num_samples=options["num_samples"],
             max_length=self.settings.max_length,
             progress=False,
             model_name=self.settings.model,
