@@ -43,6 +43,8 @@ def test_parse_plain_alias_and_options():
     assert ab.plan_options(8) == {"rule": "budget", "offset": 2, "min_rank": 1, "budget_rank": 8}
     assert ab.folder == "gelora_offset=2_pooling=mean"
     assert parse_method("lora:rank=2", KNOWN).rank(8) == 2
+    full = parse_method("full:lr=5e-5", KNOWN)
+    assert (full.label, full.lr(1e-3), parse_method("full", KNOWN).lr(1e-3)) == ("full:lr=5e-05", 5e-5, 1e-3)
 
 
 def test_parse_list_splits_methods_from_options():
@@ -63,6 +65,8 @@ def test_method_list_is_open():
         ("gelora:offset=two", "must be an integer"),
         ("lora:rank=0", ">= 1"),
         ("gelora:offset=-1", ">= 0"),
+        ("full:lr=fast", "positive number"),
+        ("full:lr=0", "positive number"),
         ("gelora:pooling=max", "must be one of tokens, mean"),
         ("gelora:rule=upper", "must be one of lower-bound, budget"),
         ("lora,lora", "more than once"),

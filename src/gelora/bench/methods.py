@@ -5,6 +5,8 @@ benchmarkable without a change here, or an alias below that presets options. ``K
 
 ``rank=R`` (every method)
     The rank to use instead of ``--budget-rank`` (LoRA / EVA rank, AdaLoRA's average final rank, GeLoRA's budget).
+``lr=X`` (every method)
+    The learning rate instead of ``--lr`` (e.g. ``full:lr=5e-5`` next to a large adapter ``--lr``).
 ``rule``, ``pooling``, ``offset``, ``min_rank``, ``estimator``, ``num_samples`` (GeLoRA only)
     How the bench profiles the model and plans the ranks (see ``gelora.plan.plan_ranks``). The bench's GeLoRA
     default is ``rule=budget`` at ``--budget-rank``: the same trainable parameters as uniform LoRA.
@@ -14,6 +16,7 @@ The label (table row, run folder) is the name as given plus the options given, s
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +34,7 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
 PROFILE_OPTIONS: dict[str, Any] = {"pooling": "tokens", "estimator": "twonn"}
 PLAN_OPTIONS: dict[str, Any] = {"rule": "budget", "offset": 1, "min_rank": 1}
 GELORA_OPTIONS = (*PROFILE_OPTIONS, "num_samples", *PLAN_OPTIONS)
-COMMON_OPTIONS = ("rank",)
+COMMON_OPTIONS = ("rank", "lr")
 INT_OPTIONS = {"rank": 1, "num_samples": 1, "offset": 0, "min_rank": 0}  # name -> smallest value
 
 
@@ -72,6 +75,9 @@ class MethodSpec:
     def rank(self, budget_rank: int) -> int:
         return int(self.options.get("rank", budget_rank))
 
+    def lr(self, default: float | None) -> float | None:
+        return self.options.get("lr", default)
+
     def profile_options(self, num_samples: int) -> dict[str, Any]:
         """What the profile depends on: GeLoRA variants that agree on it share one profile of the task."""
         options = {k: self.options.get(k, v) for k, v in PROFILE_OPTIONS.items()}
@@ -107,6 +113,14 @@ def parse_method(text: str, known: tuple[str, ...] | None = None) -> MethodSpec:
 
 
 def _convert(key: str, value: str, text: str) -> Any:
+    if key == "lr":
+        try:
+            lr = float(value)
+        except ValueError:
+            lr = math.nan
+        if not lr > 0:
+            raise GeloraError(f"option lr in {text!r} must be a positive number, got {value!r}")
+        return lr
     if key not in INT_OPTIONS:
         choices = _choices()[key]
         if value not in choices:

@@ -93,7 +93,7 @@ def train_config(settings: BenchSettings, run: Run, plan: PlanRecord | None):
         plan=str(plan.path) if plan else None,
         rank=run.spec.rank(settings.budget_rank),
         epochs=settings.epochs,
-        lr=settings.lr,
+        lr=run.spec.lr(settings.lr),
         batch_size=settings.batch_size,
         max_length=settings.max_length,
         seed=run.seed,

@@ -14,6 +14,7 @@ methods: NAME[:KEY=VALUE,...], separated by commas (or ';').
     gelora     GeLoRA, rule=budget: the planned rank shape scaled to the parameters of uniform LoRA of rank R
     gelora-lb  GeLoRA's unscaled lower-bound plan (rule=lower-bound): fewer parameters, reported as they are
   options for every method:  rank=N  (instead of --budget-rank; e.g. lora:rank=2 next to gelora-lb)
+                             lr=X    (instead of --lr; e.g. full:lr=5e-5 next to --lr 2e-3 for the adapters)
   options for gelora*:       pooling=tokens|mean|first|last  offset=N  min_rank=N  rule=budget|lower-bound
                              estimator=twonn|gride  num_samples=N
   ablations are methods:     --methods gelora,gelora:pooling=mean,gelora:offset=0,gelora:offset=2,gelora-lb
