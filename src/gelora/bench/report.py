@@ -38,14 +38,14 @@ def task_table(task: str, cells: list[Aggregate]) -> list[str]:
     lines = [
         f"### {task} ({spec.metrics[0]}{', ' + second if second else ''}; n = {n} seed{'s' * (n != 1)})",
         "",
-        f"| method | {spec.metrics[0]} |" + (f" {second} |" if second else "")
+        f"| method | n | {spec.metrics[0]} |" + (f" {second} |" if second else "")
         + " trainable params | adapter params (plan) | median step s | step vs LoRA | wall s (incl. profile) "
         "| profile + plan s |",
-        "|---|---:|" + ("---:|" if second else "") + "---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|" + ("---:|" if second else "") + "---:|---:|---:|---:|---:|---:|",
     ]
     for c in cells:
         lines.append(
-            f"| {c.method} | {_pm(c.score)} |"
+            f"| {c.method} | {c.score.n} | {_pm(c.score)} |"
             + (f" {_pm(c.secondary)} |" if second else "")
             + f" {_params(c.trainable_params)} | {_params(c.adapter_params)} | {c.step_seconds.mean:.3f}"
             f" | {_ratio(c.step_vs_lora)} | {c.wall_seconds.mean:.1f} | {c.plan_seconds:.1f} |"
