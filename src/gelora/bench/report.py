@@ -96,9 +96,10 @@ def target_lines(rows: list[dict[str, Any]], cells: list[Aggregate], tasks: list
             )
         common = [t for t in gel if t in lora]
         ratio = statistics.fmean(gel[t].step_seconds.mean / lora[t].step_seconds.mean for t in common)
+        # The claim is "no overhead": a faster step (noise, or fewer ranks) does not miss it.
         lines.append(
-            f"- step time within {STEP_TOLERANCE:.0%} of LoRA's: {ratio:.3f}× (mean over tasks) — "
-            f"{verdict(abs(ratio - 1) <= STEP_TOLERANCE)}"
+            f"- step time at most {STEP_TOLERANCE:.0%} above LoRA's: {ratio:.3f}× (mean over tasks) — "
+            f"{verdict(ratio <= 1 + STEP_TOLERANCE)}"
         )
     if ada:
         common = [t for t in gel if t in ada]

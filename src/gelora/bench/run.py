@@ -143,11 +143,10 @@ def run_bench(
             if metrics is None and report_only:
                 continue
             plan = plans.plan_for(run.task, run.spec) if run.spec.is_gelora else None
-            if metrics is None:
+            fresh = metrics is None
+            if fresh:
                 log(f"{name}: training")
                 metrics = train(train_config(settings, run, plan))
-            else:
-                log(f"{name}: done earlier, skipped")
         except (GeloraError, RuntimeError, ValueError, OSError) as e:  # one broken run must not sink the bench
             failures.append(f"{run.task} {run.spec.label} seed {run.seed}: {type(e).__name__}: {e}")
             log(f"{name}: FAILED: {e}")
@@ -157,7 +156,7 @@ def run_bench(
             run.task, run.spec.label, run.seed, metrics, plan.seconds if plan else 0.0, adapter_params(run.out, plan)
         )
         results.record(row)
-        log(f"{name}: {row['metric']} {row['score']:.4f}")
+        log(f"{name}: {row['metric']} {row['score']:.4f}" + ("" if fresh else " (done earlier, skipped)"))
         if run.spec == runs[-1].spec and i < len(runs):  # tables so far after each (seed, task): watchable
             write_markdown(out / "results.md", finished_rows(settings, results), settings, failures)
     rows = finished_rows(settings, results)
