@@ -22,3 +22,8 @@ bench --tasks sst2,stsb --methods lora,gelora,gelora-lb,adalora
 bench --tasks sst2,stsb --methods lora,gelora,gelora-lb,adalora,eva,full:lr=5e-5
 # 3. ablations of GeLoRA's free choices: pooling, offset (the rule: gelora vs gelora-lb above)
 bench --tasks sst2,stsb --methods lora,gelora,gelora-lb,adalora,eva,full:lr=5e-5,gelora:pooling=mean,gelora:offset=0,gelora:offset=2
+# 4. a third task, main methods only (no time left for its ablations)
+bench --tasks sst2,stsb,mrpc --methods lora,gelora,gelora-lb,adalora,eva,full:lr=5e-5
+# 5. the tables over everything (runs missing from the matrix, e.g. mrpc's ablations, are left out, not trained)
+bench --tasks sst2,stsb,mrpc --report-only \
+  --methods lora,gelora,gelora-lb,adalora,eva,full:lr=5e-5,gelora:pooling=mean,gelora:offset=0,gelora:offset=2
