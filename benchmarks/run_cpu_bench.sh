@@ -27,3 +27,9 @@ bench --tasks sst2,stsb,mrpc --methods lora,gelora,gelora-lb,adalora,eva,full:lr
 # 5. the tables over everything (runs missing from the matrix, e.g. mrpc's ablations, are left out, not trained)
 bench --tasks sst2,stsb,mrpc --report-only \
   --methods lora,gelora,gelora-lb,adalora,eva,full:lr=5e-5,gelora:pooling=mean,gelora:offset=0,gelora:offset=2
+# 6. the ablations' own tables (tasks they ran on), kept beside the main tables, then the main tables again
+bench --tasks sst2,stsb --report-only \
+  --methods lora,gelora,gelora-lb,gelora:pooling=mean,gelora:offset=0,gelora:offset=2
+cp "$OUT/results.md" "$OUT/results-ablations.md"
+bench --tasks sst2,stsb,mrpc --report-only \
+  --methods lora,gelora,gelora-lb,adalora,eva,full:lr=5e-5,gelora:pooling=mean,gelora:offset=0,gelora:offset=2

@@ -65,11 +65,12 @@ def overall_table(rows: list[dict[str, Any]], cells: list[Aggregate], tasks: lis
     for method in methods:
         mine = [c for c in cells if c.method == method]
         ratios = [c.step_vs_lora for c in mine if c.step_vs_lora is not None]
+        complete = len(mine) == len(tasks)  # a method missing a task has no mean across tasks
         lines.append(
             f"| {method} | {_pm(across_tasks(rows, method, tasks))} | {across_tasks(rows, method, tasks).n} "
             f"| {_params(statistics.fmean(c.trainable_params for c in mine))} "
-            f"| {_ratio(statistics.fmean(ratios) if ratios else None)} "
-            f"| {sum(c.wall_seconds.mean for c in mine):.1f} |"
+            f"| {_ratio(statistics.fmean(ratios) if ratios and complete else None)} "
+            f"| {f'{sum(c.wall_seconds.mean for c in mine):.1f}' if complete else '–'} |"
         )
     return lines + [""]
 
@@ -176,7 +177,7 @@ def write_pareto(path: Path, rows: list[dict[str, Any]], tasks: list[str]) -> Pa
         ax.set_ylabel(task_spec(task).metrics[0])
         ax.grid(alpha=0.3)
     legend = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())}
-    fig.legend(list(legend.values()), list(legend), loc="lower center", ncol=min(len(methods), 6), bbox_to_anchor=(0.5, -0.08))
+    fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=min(len(methods), 5), bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
