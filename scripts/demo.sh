@@ -1,6 +1,22 @@
 #!/usr/bin/env bash
-# make demo: GeLoRA end to end on the bundled MiniLM.
+# make demo: GeLoRA on the bundled MiniLM (all-MiniLM-L6-v2) and GLUE RTE.
+#   1. profile: intrinsic dimension at each of the 7 layer boundaries, with bootstrap intervals
+#   2. plan:    LoRA ranks per block from the ID increases (lower-bound rule, then the budget rule at uniform rank 8)
+# Uses the local GLUE copy in $GELORA_DATA_DIR when it is set; outputs go to runs/demo/.
 set -euo pipefail
-echo "gelora demo: profile/plan/train are not yet available in this version; showing the ID engine instead."
-python -c "import numpy as np; rng=np.random.default_rng(0); np.save('/tmp/gelora-demo.npy', rng.normal(size=(3000,6)) @ rng.normal(size=(6,384)))"
-gelora id /tmp/gelora-demo.npy
+OUT=runs/demo
+TASK=glue/rte
+
+echo "== gelora profile minilm --task $TASK"
+gelora profile minilm --task "$TASK" --num-samples 300 --pooling tokens --bootstrap 100 --seed 0 --out "$OUT/profile"
+
+echo
+echo "== gelora plan (lower-bound rule: r_i = max(lb_i + 1, 1))"
+gelora plan "$OUT/profile/profile.json" --rule lower-bound --out "$OUT/plan"
+
+echo
+echo "== gelora plan (budget rule: same shape, as many parameters as uniform LoRA rank 8)"
+gelora plan "$OUT/profile/profile.json" --rule budget --budget-rank 8 --out "$OUT/plan-budget"
+
+echo
+echo "demo outputs: $(ls "$OUT"/*/*.{json,png} | tr '\n' ' ')"

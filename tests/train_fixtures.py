@@ -6,6 +6,10 @@ import json
 import random
 from pathlib import Path
 
+import torch
+
+torch.set_num_threads(1)  # tiny models: threads only add overhead, and the machine may be shared
+
 WORDS = "the a movie film plot actor scene story music very quite really rather".split()
 
 
@@ -25,8 +29,6 @@ def make_tiny_model(folder: Path) -> Path:
         vocab_size=len(tokenizer),
         max_position_embeddings=64,
     )
-    import torch
-
     torch.manual_seed(0)
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)

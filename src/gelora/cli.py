@@ -12,6 +12,9 @@ from gelora.errors import GeloraError
 # (subcommand, module under gelora.commands)
 COMMANDS = [
     ("id", "id_cmd"),
+    ("profile", "profile"),
+    ("plan", "plan"),
+    ("compare-profiles", "compare_profiles"),
     ("train", "train"),
     ("bench", "bench"),
 ]

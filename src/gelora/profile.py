@@ -182,6 +182,8 @@ def profile_model(
         model_name = model_name or model
         tokenizer = tokenizer or load_tokenizer(model)
         model = load_backbone(model)
+    if tokenizer is None:
+        raise GeloraError("a loaded model needs its tokenizer; pass tokenizer= (or give the model by name)")
     model_name = model_name or getattr(model, "name_or_path", "") or type(model).__name__
     if num_samples is not None and len(texts) > num_samples:
         keep = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed))[:num_samples]

@@ -30,7 +30,7 @@ def register(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="steps (also every epoch end)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio)
-    p.add_argument("--lora-alpha", type=float, default=d.lora_alpha)
+    p.add_argument("--lora-alpha", type=float, help="fixed LoRA alpha (default: 2 x each module's rank)")
     p.add_argument("--lora-dropout", type=float, default=d.lora_dropout)
     p.add_argument("--target-modules", help="comma-separated module names to adapt (default: the planner's choice)")
     p.add_argument("--eva-rho", type=float, default=d.eva_rho, help="EVA: a module may get up to rho*R ranks")
@@ -89,9 +89,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
     from gelora.train.runner import train
 
     metrics = train(config_from_args(args))
+    if not PartialState().is_main_process:  # one summary line under torchrun / accelerate launch
+        return 0
     best, final = metrics["best"], metrics["final"]
     name = metrics["metric"]
     print(

@@ -53,9 +53,14 @@ def claim_output_dir(config: TrainConfig, accelerator) -> dict[str, Any] | None:
         if occupied and config.overwrite:
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(run_file, config.to_dict())
     accelerator.wait_for_everyone()
     return None
+
+
+def record_run(config: TrainConfig, accelerator) -> None:
+    """Mark ``config.out`` as this run's (once data and model are known to be good, so a bad input leaves no claim)."""
+    if accelerator.is_main_process:
+        atomic_write_json(Path(config.out) / RUN_FILE, config.to_dict())
 
 
 def _check_same_run(previous: TrainConfig, config: TrainConfig) -> None:
@@ -67,6 +72,17 @@ def _check_same_run(previous: TrainConfig, config: TrainConfig) -> None:
             f"--resume: {config.out!r} holds a run with different settings ({changes}); "
             "use the original settings, or --overwrite to start over"
         )
+
+
+def keep_trainable_weights(models, weights, output_dir) -> None:
+    """``save_state`` hook: store only trainable tensors; frozen ones come back when the base model is rebuilt.
+
+    Keeps an adapter checkpoint at the adapter's size instead of the whole model's.
+    """
+    for model, state in zip(models, weights):
+        trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+        for key in [k for k in state if k not in trainable]:
+            del state[key]
 
 
 def save_checkpoint(accelerator, out: str | os.PathLike, progress: dict[str, Any]) -> Path:
@@ -98,5 +114,5 @@ def load_checkpoint(accelerator, out: str | os.PathLike) -> dict[str, Any] | Non
     if not (root / LATEST).exists():
         return None
     folder = root / (root / LATEST).read_text().strip()
-    accelerator.load_state(str(folder))
+    accelerator.load_state(str(folder), strict=False)  # frozen weights are not in it (keep_trainable_weights)
     return json.loads((folder / PROGRESS).read_text())

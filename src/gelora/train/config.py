@@ -20,10 +20,10 @@ DEFAULT_ADAPTER_LR = 5e-4
 class PlanOptions:
     """How the ``gelora`` method profiles the model and turns the profile into ranks (ignored with ``--plan``)."""
 
-    pooling: str = "mean"
+    pooling: str = "tokens"
     estimator: str = "twonn"
-    num_samples: int = 512
-    bootstrap: int = 0
+    num_samples: int = 1000
+    bootstrap: int = 0  # the ranks come from the point estimates; intervals only add time
     rule: str = "lower-bound"
     offset: int = 1
     min_rank: int = 1
@@ -35,7 +35,8 @@ class TrainConfig:
     """One fine-tuning run.
 
     ``out`` receives metrics.json, the adapter (or full model), checkpoints and, for ``gelora``, profile and plan.
-    ``lr=None`` picks a per-method default (2e-5 for full fine-tuning, 5e-4 for adapters).
+    ``lr=None`` picks a per-method default (2e-5 for full fine-tuning, 5e-4 for adapters); ``lora_alpha=None``
+    scales every adapted module by alpha / r = 2 whatever its rank.
     ``batch_size`` is per process; ``max_steps`` stops early (for smoke tests and budgets).
     """
 
@@ -59,7 +60,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     warmup_ratio: float = 0.06
     max_grad_norm: float = 1.0
-    lora_alpha: float = 16.0
+    lora_alpha: float | None = None  # None: alpha = 2 r in every module
     lora_dropout: float = 0.1
     target_modules: list[str] | None = None
     eval_every_epoch: bool = True
@@ -82,14 +83,10 @@ class TrainConfig:
             raise GeloraError(f"--plan only applies to --method gelora (got --method {self.method}); drop --plan")
         if self.rank < 1:
             raise GeloraError(f"--rank must be at least 1 (got {self.rank}); LoRA with rank 0 trains nothing")
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "max_length": self.max_length}
-        positive |= {"checkpoint_every": self.checkpoint_every}
-        for name, value in positive.items():
-            if value < 1:
-                raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
-        for name in ("max_train_samples", "max_eval_samples", "max_steps"):
+        counts = ("epochs", "batch_size", "max_length", "checkpoint_every")
+        for name in (*counts, "max_train_samples", "max_eval_samples", "max_steps"):
             value = getattr(self, name)
-            if value is not None and value < 1:
+            if value is not None and value < 1:  # None: no limit
                 raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
         if self.learning_rate <= 0:
             raise GeloraError(f"--lr must be positive (got {self.lr})")

@@ -12,6 +12,8 @@ import torch
 
 from gelora.errors import GeloraError
 from gelora.models import load_classifier
+from gelora.plan import RankPlan, plan_ranks, uniform_plan
+from gelora.plan.rank_plan import DEFAULT_ALPHA_RATIO
 from gelora.train.config import TrainConfig
 from gelora.train.tasks import TaskData, input_loader
 
@@ -40,58 +42,61 @@ def build_model(config: TrainConfig, data: TaskData, tokenizer, total_steps: int
         return BuiltModel(base)
     if config.method == "adalora":
         return _adalora(config, base, total_steps)
+    profile, info = None, {}
     if config.method == "gelora":
-        plan, info = _gelora_plan(config, base, data, tokenizer, accelerator)
+        plan, profile, info = _gelora_plan(config, base, data, tokenizer, accelerator)
     else:
-        from gelora.plan import uniform_plan
-
-        plan, info = uniform_plan(base, config.rank, config.target_modules), {}
-    _check_plan(plan, base, config)
+        plan = uniform_plan(base, config.rank, config.target_modules)
+    _check_plan(plan, base)
     if accelerator.is_main_process:
         plan.to_json(Path(config.out) / PLAN_FILE)
+        if profile is not None:
+            profile.to_json(Path(config.out) / PROFILE_FILE)
     if config.method == "eva":
         return _eva(config, base, plan, data, accelerator)
     from peft import get_peft_model
 
-    lora = plan.to_lora_config(task_type="SEQ_CLS", lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout)
+    lora = plan.to_lora_config(task_type="SEQ_CLS", lora_dropout=config.lora_dropout, **_alpha(config))
     return BuiltModel(get_peft_model(base, lora), info)
 
 
-def _check_plan(plan, base, config: TrainConfig) -> None:
+def _alpha(config: TrainConfig) -> dict[str, float]:
+    """A fixed ``lora_alpha`` when given; otherwise the plan's default, alpha = 2 r in every module."""
+    return {} if config.lora_alpha is None else {"lora_alpha": config.lora_alpha}
+
+
+def _check_plan(plan, base) -> None:
     plan.check_model(base)
-    ranks = plan.ranks_by_module()
-    if not ranks:
+    if not plan.ranks_by_module():
         raise GeloraError(
-            f"no target modules found in {config.model!r}"
-            + (f" for --target-modules {','.join(config.target_modules)}" if config.target_modules else "")
-            + "; name Linear layers of the model's blocks with --target-modules"
-        )
-    if not any(ranks.values()):
-        raise GeloraError(
-            "the plan gives rank 0 to every module, so there is nothing to train; "
-            "lower --offset or raise --min-rank (or --budget-rank), or use --method lora"
+            "the plan gives rank 0 to every block, so there is nothing to train; "
+            "lower --offset or raise --min-rank (or use --rule budget), or use --method lora"
         )
 
 
 def _gelora_plan(config: TrainConfig, base, data: TaskData, tokenizer, accelerator):
-    """A given plan.json, the plan of the run being resumed, or a fresh one from profiling the model on the task."""
-    from gelora.plan import RankPlan, plan_ranks
+    """A given plan.json, the plan of the run being resumed, or a fresh one (and its profile) from the task's texts."""
     from gelora.profile import profile_model
 
     saved = Path(config.out) / PLAN_FILE
     if config.plan is not None or (config.resume and saved.exists()):
-        return RankPlan.from_json(config.plan or saved), {"plan_source": str(config.plan or saved)}
+        return RankPlan.from_json(config.plan or saved), None, {"plan_source": str(config.plan or saved)}
     opts = config.plan_options
     start = time.perf_counter()
     profile = profile_model(
-        base,
+        base.to(accelerator.device),
         tokenizer,
-        [" ".join(t) for t in data.train_texts],
+        data.train_texts,
         pooling=opts.pooling,
         estimator=opts.estimator,
         bootstrap=opts.bootstrap,
         seed=config.seed,
         num_samples=opts.num_samples,
+        max_length=config.max_length,
+        batch_size=config.batch_size,
+        progress=config.progress and accelerator.is_main_process,
+        model_name=config.model,
+        data={"task": config.task, "split": "train"},
     )
     profiled = time.perf_counter()
     plan = plan_ranks(
@@ -103,21 +108,17 @@ def _gelora_plan(config: TrainConfig, base, data: TaskData, tokenizer, accelerat
         budget_rank=opts.budget_rank,
         target_modules=config.target_modules,
     )
-    if accelerator.is_main_process:
-        profile.to_json(Path(config.out) / PROFILE_FILE)
     info = {
         "plan_source": "profiled",
         "profile_seconds": profiled - start,
         "plan_seconds": time.perf_counter() - profiled,
     }
-    return plan, info
+    return plan, profile, info
 
 
 def _adalora(config: TrainConfig, base, total_steps: int) -> BuiltModel:
     """AdaLoRA with the same average final rank (``target_r = R``) on the same modules as LoRA."""
     from peft import AdaLoraConfig, get_peft_model
-
-    from gelora.plan import uniform_plan
 
     targets = list(uniform_plan(base, config.rank, config.target_modules).ranks_by_module())
     # Warm up on 10% of the steps, hold the final ranks for the last 20%, reallocate every ~1% in between.
@@ -130,7 +131,7 @@ def _adalora(config: TrainConfig, base, total_steps: int) -> BuiltModel:
         target_r=config.rank,
         total_step=total_steps,
         orth_reg_weight=config.adalora_orth_reg_weight,
-        lora_alpha=config.lora_alpha,
+        lora_alpha=config.lora_alpha if config.lora_alpha is not None else DEFAULT_ALPHA_RATIO * config.rank,
         lora_dropout=config.lora_dropout,
         **schedule,
     )
@@ -169,8 +170,8 @@ def _eva(config: TrainConfig, base, plan, data: TaskData, accelerator) -> BuiltM
 
     lora = plan.to_lora_config(
         task_type="SEQ_CLS",
-        lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
+        **_alpha(config),
         init_lora_weights="eva",
         # Classification inputs carry no token labels to mask out.
         eva_config=EvaConfig(rho=config.eva_rho, use_label_mask=False),

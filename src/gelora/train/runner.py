@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import resource
 import shutil
 import statistics
@@ -16,7 +15,14 @@ from tqdm.auto import tqdm
 
 from gelora.io import atomic_write_json
 from gelora.models import load_tokenizer
-from gelora.train.checkpoint import METRICS_FILE, claim_output_dir, load_checkpoint, save_checkpoint
+from gelora.train.checkpoint import (
+    METRICS_FILE,
+    claim_output_dir,
+    keep_trainable_weights,
+    load_checkpoint,
+    record_run,
+    save_checkpoint,
+)
 from gelora.train.config import TrainConfig
 from gelora.train.methods import adapter_ranks, build_model
 from gelora.train.metrics import compute_metrics
@@ -35,7 +41,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     config.validate()
     started = time.perf_counter()
-    accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    cuda = torch.cuda.is_available()
+    # cpu=True on a CPU-only machine is what lets torchrun / accelerate launch start gloo data parallelism there.
+    accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no")
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()  # peak of this run, not of earlier runs in the same process
     finished = claim_output_dir(config, accelerator)
     if finished is not None:
         return finished
@@ -61,6 +71,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     model, optimizer, evaluation = accelerator.prepare(model, optimizer, eval_loader(data, config.batch_size))
     accelerator.register_for_checkpointing(scheduler, *built.checkpoint_state)
+    accelerator.register_save_state_pre_hook(keep_trainable_weights)
+    record_run(config, accelerator)
 
     # ---- where to start: a fresh run, or the latest checkpoint of a resumed one
     progress = {
@@ -162,7 +174,8 @@ def _snapshot(progress: dict[str, Any], started: float) -> dict[str, Any]:
 def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"  # ru_maxrss is KiB on Linux
+    # ru_maxrss (KiB on Linux) is the peak over the process's life, earlier runs in it included.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
 
 
 def _summary(config, data, model, accelerator, progress, started) -> dict[str, Any]:

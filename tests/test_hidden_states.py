@@ -1,0 +1,89 @@
+import pytest
+import torch
+from tiny_models import FAMILIES, make_texts, tiny_model, tokenizer  # noqa: F401  (fixture)
+
+from gelora.errors import GeloraError
+from gelora.measure.hidden_states import _select_points, collect_hidden_states
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_gives_l_plus_one_clouds(family, tokenizer):
+    model = tiny_model(family)
+    texts = make_texts(12, pairs=True)
+    clouds = collect_hidden_states(model, tokenizer, texts, pooling="tokens", tokens_per_sequence=3, progress=False)
+    assert len(clouds) == model.config.num_hidden_layers + 1
+    assert {c.shape for c in clouds} == {(36, 32)}  # every text has >= 3 real tokens
+    assert all(c.dtype == torch.float32 and c.device.type == "cpu" for c in clouds)
+
+
+def test_token_sampling_never_picks_padding_or_special_tokens():
+    g = torch.Generator().manual_seed(0)
+    lengths = torch.tensor([2, 5, 9, 12, 1])
+    mask = (torch.arange(12) < lengths[:, None]).long()
+    special = torch.zeros_like(mask)
+    special[:, 0] = 1
+    special[torch.arange(5), lengths - 1] = 1
+    (rows, cols), src = _select_points(mask, special, "tokens", 4, g)
+    assert bool((mask[rows, cols] == 1).all()) and bool((special[rows, cols] == 0).all())
+    eligible = (mask.bool() & ~special.bool()).sum(1)
+    assert torch.bincount(rows, minlength=5).tolist() == torch.clamp(eligible, max=4).tolist()
+    assert len(set(zip(rows.tolist(), cols.tolist()))) == len(rows)  # no position twice
+    assert torch.equal(src, rows)
+
+
+def _manual(model, tokenizer, texts):
+    enc = tokenizer([t[0] for t in texts], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**enc, output_hidden_states=True).hidden_states
+    return hidden, enc["attention_mask"]
+
+
+def test_mean_pooling_equals_manual_masked_mean(tokenizer):
+    model = tiny_model("bert")
+    texts = make_texts(10)
+    clouds = collect_hidden_states(model, tokenizer, texts, pooling="mean", batch_size=3, progress=False)
+    hidden, mask = _manual(model, tokenizer, texts)
+    m = mask.unsqueeze(-1).float()
+    for cloud, h in zip(clouds, hidden):
+        torch.testing.assert_close(cloud, (h * m).sum(1) / m.sum(1), atol=1e-5, rtol=1e-4)
+
+
+def test_last_pooling_takes_the_last_real_token_with_right_padding(tokenizer):
+    model = tiny_model("llama")
+    texts = make_texts(8)
+    assert tokenizer.padding_side == "right"
+    clouds = collect_hidden_states(model, tokenizer, texts, pooling="last", batch_size=8, progress=False)
+    hidden, mask = _manual(model, tokenizer, texts)
+    last = mask.sum(1) - 1
+    torch.testing.assert_close(clouds[-1], hidden[-1][torch.arange(8), last], atol=1e-5, rtol=1e-4)
+
+
+def test_sampled_tokens_are_real_token_vectors_of_their_text(tokenizer):
+    model = tiny_model("bert")
+    texts = make_texts(6)
+    clouds = collect_hidden_states(model, tokenizer, texts, tokens_per_sequence=2, batch_size=4, progress=False)
+    hidden, mask = _manual(model, tokenizer, texts)
+    for k, point in enumerate(clouds[-1]):
+        text = k // 2  # points come ordered by text, two per text
+        real = hidden[-1][text][mask[text].bool()]
+        assert torch.cdist(point[None], real).min() < 1e-4
+
+
+def test_seed_and_max_points(tokenizer):
+    model = tiny_model("bert")
+    texts = make_texts(20)
+    a = collect_hidden_states(model, tokenizer, texts, seed=1, max_points=50, progress=False)
+    b = collect_hidden_states(model, tokenizer, texts, seed=1, max_points=50, progress=False)
+    c = collect_hidden_states(model, tokenizer, texts, seed=2, max_points=50, progress=False)
+    assert a[0].shape == (50, 32) and torch.equal(a[2], b[2]) and not torch.equal(a[2], c[2])
+
+
+@pytest.mark.parametrize("kwargs", [{"pooling": "max"}, {"tokens_per_sequence": 0}])
+def test_bad_settings(kwargs, tokenizer):
+    with pytest.raises(GeloraError):
+        collect_hidden_states(tiny_model("bert"), tokenizer, make_texts(3), progress=False, **kwargs)
+
+
+def test_no_texts(tokenizer):
+    with pytest.raises(GeloraError, match="no texts"):
+        collect_hidden_states(tiny_model("bert"), tokenizer, [], progress=False)

@@ -1,0 +1,144 @@
+import math
+
+import pytest
+from peft import get_peft_model
+import transformers as tf
+from tiny_models import CONFIGS, FAMILIES, tiny_model
+
+from gelora.errors import GeloraError
+from gelora.plan import RankPlan, lora_param_count, plan_ranks, uniform_plan
+from gelora.profile import BoundaryID, Profile
+
+
+def synthetic_profile(ids, half_width=0.5):
+    boundaries = [
+        BoundaryID(i, f"b{i}", d, None if d is None else d - half_width, None if d is None else d + half_width, 100)
+        for i, d in enumerate(ids)
+    ]
+    return Profile("tiny", {}, "tokens", "twonn", 0, 100, boundaries)
+
+
+def adapted_ranks(peft_model):
+    """Actual LoRA rank of every adapted module, by its name in the base model."""
+    return {
+        name.removeprefix("base_model.model."): m.r["default"]
+        for name, m in peft_model.named_modules()
+        if hasattr(m, "lora_A") and "default" in m.lora_A
+    }
+
+
+def lora_params(peft_model):
+    return sum(p.numel() for n, p in peft_model.named_parameters() if "lora_" in n)
+
+
+def test_lower_bound_rule_arithmetic():
+    # lb = max(ceil(d_{i+1} - d_i), 0): ceil(2.2)=3, ceil(-1.0)->0, ceil(1.0)=1 (float noise must not round up)
+    profile = synthetic_profile([3.0, 5.2, 4.2, 5.2 + 1e-9 - 0.2 + 0.2])
+    with pytest.raises(GeloraError, match="4 boundaries.*has 2 blocks"):
+        plan_ranks(profile, tiny_model("bert"))
+    model = _bert_with_layers(3)
+    plan = plan_ranks(profile, model, offset=2, min_rank=3)
+    assert [b.lb for b in plan.blocks] == [3, 0, 1]
+    assert plan.ranks == [5, 3, 3]  # max(lb + 2, 3)
+    literal = plan_ranks(profile, model, offset=0, min_rank=0)
+    assert literal.ranks == [3, 0, 1]
+    # the conservative end widens every gap by 2 * half_width, the liberal end narrows it
+    assert literal.ci_ranks == {"conservative": [4, 0, 2], "liberal": [2, 0, 0]}
+
+
+def _bert_with_layers(n):
+    cfg = CONFIGS["bert"]()
+    cfg.num_hidden_layers = n
+    return tf.AutoModel.from_config(cfg)
+
+
+def test_undefined_boundary_takes_the_nearest_defined_id():
+    plan = plan_ranks(synthetic_profile([None, 4.0, 9.0]), tiny_model("bert"), offset=0, min_rank=0)
+    assert [b.lb for b in plan.blocks] == [0, 5]
+    assert any("boundary 0" in n for n in plan.notes)
+    with pytest.raises(GeloraError, match="every boundary ID"):
+        plan_ranks(synthetic_profile([None, None, None]), tiny_model("bert"))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_plan_applies_with_matching_ranks(family):
+    model = tiny_model(family)
+    plan = plan_ranks(synthetic_profile([2.0, 2.0, 7.4]), model, offset=0, min_rank=0)
+    assert plan.ranks == [0, 6]
+    peft_model = get_peft_model(model, plan.to_lora_config(lora_dropout=0.0))
+    actual = adapted_ranks(peft_model)
+    assert actual == plan.ranks_by_module()
+    assert not any(name in actual for name in plan.blocks[0].modules)  # rank-0 block: no adapter
+    assert lora_params(peft_model) == plan.total_params == lora_param_count(model, plan.ranks_by_module())
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2", "qwen2"])
+def test_budget_rule_matches_uniform_lora_parameters(family):
+    model = tiny_model(family)
+    uniform = lora_params(get_peft_model(tiny_model(family), uniform_plan(model, 8).to_lora_config()))
+    plan = plan_ranks(synthetic_profile([3.0, 7.3, 8.1]), model, rule="budget", budget_rank=8)
+    assert plan.ranks[0] > plan.ranks[1] >= 1
+    actual = lora_params(get_peft_model(model, plan.to_lora_config()))
+    assert abs(actual / uniform - 1) <= 0.02
+    assert plan.params["budget_params"] == uniform == uniform_plan(tiny_model(family), 8).total_params
+
+
+def test_budget_rule_keeps_min_rank_and_largest_remainder():
+    model = _bert_with_layers(4)
+    # shape max(lb + 1, 1) = [11, 1, 1, 1] scaled to 4 * 4 = 16 ranks: exact [12.57, 1.14, ...]; min_rank 2 pins the
+    # small blocks at 2 and the first takes the remaining 10
+    plan = plan_ranks(synthetic_profile([1.0, 11.0, 11.0, 11.0, 11.0]), model, rule="budget", budget_rank=4, min_rank=2)
+    assert plan.ranks == [10, 2, 2, 2]
+    plan = plan_ranks(synthetic_profile([1.0, 3.0, 4.5, 5.0, 5.0]), model, rule="budget", budget_rank=3, min_rank=1)
+    # shape [3, 3, 2, 1] -> scale 12 / 9: exact [4, 4, 2.67, 1.33]; largest remainder gives the spare rank to block 2
+    assert plan.ranks == [4, 4, 3, 1] and sum(plan.ranks) == 12
+
+
+def test_plan_made_on_the_backbone_applies_under_a_task_head():
+    plan = plan_ranks(synthetic_profile([1.0, 4.0, 6.0]), tiny_model("bert"))
+    classifier = tiny_model("bert", head=True)
+    plan.check_model(classifier)
+    peft_model = get_peft_model(classifier, plan.to_lora_config(task_type="SEQ_CLS"))
+    actual = adapted_ranks(peft_model)
+    assert {k.removeprefix("bert."): v for k, v in actual.items()} == plan.ranks_by_module()
+
+
+def test_alpha_keeps_the_same_scale_everywhere():
+    plan = plan_ranks(synthetic_profile([1.0, 4.0, 6.0]), tiny_model("bert"))
+    peft_model = get_peft_model(tiny_model("bert"), plan.to_lora_config())
+    adapted = [m for _, m in peft_model.named_modules() if hasattr(m, "lora_A") and "default" in m.lora_A]
+    assert {m.r["default"] for m in adapted} == {4, 3} and {m.scaling["default"] for m in adapted} == {2.0}
+    fixed = plan.to_lora_config(lora_alpha=16)
+    assert fixed.alpha_pattern == {} and fixed.lora_alpha == 16
+    with pytest.raises(GeloraError, match="comes from the plan"):
+        plan.to_lora_config(r=4)
+
+
+def test_plan_from_another_model_is_detected():
+    plan = plan_ranks(synthetic_profile([1.0, 4.0, 6.0]), tiny_model("bert"))
+    with pytest.raises(GeloraError, match="lacks its module.*encoder.layer.0.attention.self.query"):
+        plan.check_model(tiny_model("llama"))
+
+
+def test_json_round_trip(tmp_path):
+    plan = plan_ranks(synthetic_profile([1.0, 4.0, 6.0]), tiny_model("gpt2"), rule="budget", budget_rank=2)
+    plan.to_json(tmp_path / "plan.json")
+    again = RankPlan.from_json(tmp_path / "plan.json")
+    assert again == plan and again.fan_in_fan_out
+    with pytest.raises(GeloraError, match="not a gelora plan"):
+        (tmp_path / "x.json").write_text("{}")
+        RankPlan.from_json(tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("kwargs", [{"rule": "budget", "budget_rank": 0}, {"rule": "budget"}, {"rule": "magic"},
+                                    {"offset": -1}])
+def test_bad_plan_settings(kwargs):
+    with pytest.raises(GeloraError):
+        plan_ranks(synthetic_profile([1.0, 4.0, 6.0]), tiny_model("bert"), **kwargs)
+
+
+def test_all_zero_plan_cannot_become_a_config():
+    plan = plan_ranks(synthetic_profile([5.0, 4.0, 3.0]), tiny_model("bert"), offset=0, min_rank=0)
+    assert plan.ranks == [0, 0] and math.isclose(plan.total_params, 0)
+    with pytest.raises(GeloraError, match="rank 0"):
+        plan.to_lora_config()

@@ -1,0 +1,106 @@
+"""Every method trains a few steps on a tiny model and writes metrics.json; saved adapters reload exactly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from train_fixtures import make_glue_dir, make_tiny_model
+
+from gelora.train import runner
+from gelora.train.config import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    return {"model": str(make_tiny_model(root / "model")), "data_dir": str(make_glue_dir(root / "glue"))}
+
+
+def tiny_config(tiny, out, **overrides) -> TrainConfig:
+    settings = dict(
+        model=tiny["model"],
+        task="glue/rte",
+        method="lora",
+        out=str(out),
+        data_dir=tiny["data_dir"],
+        rank=4,
+        epochs=2,
+        batch_size=8,
+        max_length=24,
+        max_train_samples=32,
+        max_eval_samples=16,
+        progress=False,
+    )
+    return TrainConfig(**(settings | overrides))
+
+
+@pytest.fixture
+def capture_trained(monkeypatch):
+    """Keep the model that the runner saves, to compare it with what loads back from disk."""
+    captured = {}
+    save = runner._save_trained
+
+    def keep(model, tokenizer, out, method):
+        captured["model"] = model
+        save(model, tokenizer, out, method)
+
+    monkeypatch.setattr(runner, "_save_trained", keep)
+    return captured
+
+
+def eval_batch(tiny):
+    from gelora.models import load_tokenizer
+
+    tok = load_tokenizer(tiny["model"])
+    return dict(tok(["a good movie", "the plot was bad bad"], ["very good", "rather bad"], return_tensors="pt", padding=True))
+
+
+@pytest.mark.parametrize("method", ["gelora", "lora", "full", "adalora", "eva"])
+def test_method_trains_writes_metrics_and_reloads(tiny, tmp_path, method, capture_trained):
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
+
+    from gelora.models import load_classifier
+
+    metrics = runner.train(tiny_config(tiny, tmp_path / "run", method=method))
+
+    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert on_disk == json.loads(json.dumps(metrics))
+    assert metrics["method"] == method and metrics["metric"] == "accuracy"
+    assert [h["step"] for h in metrics["history"]] == [4, 8]
+    assert metrics["final"] == metrics["history"][-1]
+    assert metrics["best"]["accuracy"] == max(h["accuracy"] for h in metrics["history"])
+    assert metrics["median_step_seconds"] > 0 and metrics["wall_seconds"] > 0 and metrics["peak_memory_mb"] > 0
+    assert (tmp_path / "run" / "checkpoint" / "latest").exists()
+    if method == "gelora":
+        assert (tmp_path / "run" / "profile.json").exists() and (tmp_path / "run" / "plan.json").exists()
+        assert metrics["plan_source"] == "profiled" and metrics["profile_seconds"] > 0
+
+    trained = capture_trained["model"].eval()
+    if method == "full":
+        assert metrics["trainable_params"] == metrics["total_params"]
+        reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run" / "model")
+    else:
+        assert 0 < metrics["trainable_params"] < metrics["total_params"] / 10
+        reloaded = PeftModel.from_pretrained(load_classifier(tiny["model"], 2), tmp_path / "run" / "adapter")
+    batch = eval_batch(tiny)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.eval()(**batch).logits, trained(**batch).logits, rtol=0, atol=1e-6)
+
+
+def test_regression_task_uses_one_output_and_correlations(tiny, tmp_path):
+    metrics = runner.train(tiny_config(tiny, tmp_path / "run", task="glue/stsb", epochs=1))
+    assert metrics["metric"] == "pearson"
+    assert set(metrics["final"]) >= {"pearson", "spearman", "train_loss"}
+
+
+def test_same_seed_same_result_and_no_state_leaks(tiny, tmp_path):
+    first = runner.train(tiny_config(tiny, tmp_path / "a", max_steps=3, seed=3))
+    assert first["steps"] == 3 and first["final"]["epoch"] == pytest.approx(0.75)  # max_steps stops mid-epoch
+    runner.train(tiny_config(tiny, tmp_path / "other", max_steps=2, seed=4, method="full"))
+    again = runner.train(tiny_config(tiny, tmp_path / "b", max_steps=3, seed=3))
+    assert first["history"] == again["history"]
+    finished = runner.train(tiny_config(tiny, tmp_path / "a", max_steps=3, seed=3, resume=True))
+    assert finished == json.loads(json.dumps(first))  # resuming a finished run returns its metrics

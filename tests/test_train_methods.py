@@ -1,0 +1,72 @@
+"""AdaLoRA and EVA are wired the way their papers (and PEFT) need: reallocation, regulariser, data-driven init."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+import torch.nn.functional as F
+from test_train import tiny, tiny_config  # noqa: F401  (the fixture)
+
+from gelora.models import load_tokenizer
+from gelora.train import runner
+from gelora.train.methods import adapter_ranks, build_model
+from gelora.train.tasks import load_task_data
+
+
+def built(tiny, tmp_path, method, total_steps=8, **overrides):  # noqa: F811
+    from accelerate import Accelerator
+
+    config = tiny_config(tiny, tmp_path, method=method, **overrides)
+    tokenizer = load_tokenizer(config.model)
+    data = load_task_data(config.task, tokenizer, config.max_length, config.data_dir, config.max_train_samples, 8)
+    return build_model(config, data, tokenizer, total_steps, Accelerator()), data
+
+
+def test_adalora_loss_includes_orthogonal_regulariser(tiny, tmp_path):  # noqa: F811
+    b, data = built(tiny, tmp_path, "adalora")
+    model = b.model.eval()
+    batch = data.collate(data.train[:4])
+    out = model(**batch)
+    regs = [
+        torch.linalg.matrix_norm((p @ p.T if "lora_A" in n else p.T @ p) - torch.eye(p.shape[0 if "lora_A" in n else 1]))
+        for n, p in model.named_parameters()
+        if "lora_A" in n or "lora_B" in n
+    ]
+    expected_reg = 0.5 * torch.stack(regs).mean()
+    assert expected_reg > 0.01
+    torch.testing.assert_close(out.loss - F.cross_entropy(out.logits, batch["labels"]), expected_reg)
+
+
+def test_adalora_update_and_allocate_every_step_reallocates_ranks(tiny, tmp_path, monkeypatch):  # noqa: F811
+    from peft.tuners.adalora import AdaLoraModel
+
+    calls = []
+    original = AdaLoraModel.update_and_allocate
+    monkeypatch.setattr(
+        AdaLoraModel, "update_and_allocate", lambda self, step: (calls.append(step), original(self, step))[1]
+    )
+    metrics = runner.train(tiny_config(tiny, tmp_path / "run", method="adalora", epochs=3))
+    assert calls == list(range(metrics["steps"]))
+    ranks = list(metrics["ranks"].values())
+    # init_r = 6 everywhere at the start; the budget leaves an average of target_r = 4, unevenly spread.
+    assert sum(ranks) == 4 * len(ranks) and len(set(ranks)) > 1
+    saved = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())
+    assert saved["init_r"] == 6 and saved["target_r"] == 4 and saved["total_step"] == metrics["steps"]
+    assert saved["rank_pattern"]
+
+
+def test_eva_initialises_from_svd_and_redistributes_ranks(tiny, tmp_path):  # noqa: F811
+    b, _ = built(tiny, tmp_path, "eva")
+    model = b.model
+    ranks = adapter_ranks(model)
+    assert sum(ranks.values()) == 4 * len(ranks)  # EVA keeps the total budget of r * modules ...
+    assert len(set(ranks.values())) > 1 and max(ranks.values()) <= 2 * 4  # ... and moves it, up to rho * r
+    config = model.peft_config["default"]
+    for name, module in model.named_modules():
+        if hasattr(module, "lora_A") and "default" in module.lora_A:
+            key = name.removeprefix("base_model.model.")
+            assert config.rank_pattern.get(key, config.r) == ranks[key]
+            a = module.lora_A["default"].weight
+            # EVA's A holds right-singular vectors (orthonormal rows); the default Kaiming init does not.
+            torch.testing.assert_close(a @ a.T, torch.eye(a.shape[0]), atol=1e-4, rtol=0)
