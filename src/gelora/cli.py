@@ -16,6 +16,7 @@ COMMANDS = [
     ("plan", "plan"),
     ("compare-profiles", "compare_profiles"),
     ("train", "train"),
+    ("bench", "bench"),
 ]
 
 

@@ -1,0 +1,184 @@
+"""``results.md`` (tables per task, the mean across tasks, the targets) and ``pareto.png`` (score vs parameters)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from gelora.bench.results import Aggregate, Summary, across_tasks, aggregate
+from gelora.bench.settings import BenchSettings
+from gelora.data import task_spec
+from gelora.io import atomic_write_text, save_figure
+
+# GeLoRA's claims, checked on the rows of the method labelled ``gelora`` against these baselines.
+TARGET_METHOD, LORA, ADALORA = "gelora", "lora", "adalora"
+STEP_TOLERANCE, WALL_RATIO = 0.05, 0.6
+
+
+def _pm(s: Summary, digits: int = 4) -> str:
+    if s.n == 0 or math.isnan(s.mean):
+        return "–"
+    return f"{s.mean:.{digits}f} ± {s.std:.{digits}f}"
+
+
+def _params(n: float | None) -> str:
+    return "–" if n is None else f"{n:,.0f}"
+
+
+def _ratio(x: float | None) -> str:
+    return "–" if x is None else f"{x:.2f}×"
+
+
+def task_table(task: str, cells: list[Aggregate]) -> list[str]:
+    spec = task_spec(task)
+    second = spec.metrics[1] if len(spec.metrics) > 1 else None
+    n = max(c.score.n for c in cells)
+    lines = [
+        f"### {task} ({spec.metrics[0]}{', ' + second if second else ''}; n = {n} seed{'s' * (n != 1)})",
+        "",
+        f"| method | n | {spec.metrics[0]} |" + (f" {second} |" if second else "")
+        + " trainable params | adapter params (plan) | median step s | step vs LoRA | wall s (incl. profile) "
+        "| profile + plan s |",
+        "|---|---:|---:|" + ("---:|" if second else "") + "---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in cells:
+        lines.append(
+            f"| {c.method} | {c.score.n} | {_pm(c.score)} |"
+            + (f" {_pm(c.secondary)} |" if second else "")
+            + f" {_params(c.trainable_params)} | {_params(c.adapter_params)} | {c.step_seconds.mean:.3f}"
+            f" | {_ratio(c.step_vs_lora)} | {c.wall_seconds.mean:.1f} | {c.plan_seconds:.1f} |"
+        )
+    return lines + [""]
+
+
+def overall_table(rows: list[dict[str, Any]], cells: list[Aggregate], tasks: list[str]) -> list[str]:
+    methods = list(dict.fromkeys(c.method for c in cells))
+    lines = [
+        f"### Mean across tasks ({', '.join(tasks)}; main metric of each)",
+        "",
+        "| method | mean score ± std over seeds | n seeds | trainable params (mean) | step vs LoRA (mean) "
+        "| wall s, sum over tasks (incl. profile) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for method in methods:
+        mine = [c for c in cells if c.method == method]
+        ratios = [c.step_vs_lora for c in mine if c.step_vs_lora is not None]
+        complete = len(mine) == len(tasks)  # a method missing a task has no mean across tasks
+        lines.append(
+            f"| {method} | {_pm(across_tasks(rows, method, tasks))} | {across_tasks(rows, method, tasks).n} "
+            f"| {_params(statistics.fmean(c.trainable_params for c in mine))} "
+            f"| {_ratio(statistics.fmean(ratios) if ratios and complete else None)} "
+            f"| {f'{sum(c.wall_seconds.mean for c in mine):.1f}' if complete else '–'} |"
+        )
+    return lines + [""]
+
+
+def target_lines(rows: list[dict[str, Any]], cells: list[Aggregate], tasks: list[str]) -> list[str]:
+    """The three claims of GeLoRA against LoRA and AdaLoRA, each marked met / missed (or not measured)."""
+    def by(method: str) -> dict[str, Aggregate]:
+        return {c.task: c for c in cells if c.method == method}
+
+    gel, lora, ada = by(TARGET_METHOD), by(LORA), by(ADALORA)
+    lines = ["### Targets", ""]
+    if not gel:
+        return lines + [f"- not measured: no `{TARGET_METHOD}` rows", ""]
+
+    def verdict(ok: bool) -> str:
+        return "**met**" if ok else "**missed**"
+
+    if lora:
+        g, lo = across_tasks(rows, TARGET_METHOD, tasks), across_tasks(rows, LORA, tasks)
+        if g.n and lo.n:
+            lines.append(
+                f"- mean score across tasks ≥ LoRA's at equal trainable params: {g.mean:.4f} vs {lo.mean:.4f} "
+                f"({g.mean - lo.mean:+.4f}) — {verdict(g.mean >= lo.mean)}"
+            )
+        common = [t for t in gel if t in lora]
+        ratio = statistics.fmean(gel[t].step_seconds.mean / lora[t].step_seconds.mean for t in common)
+        # The claim is "no overhead": a faster step (noise, or fewer ranks) does not miss it.
+        lines.append(
+            f"- step time at most {STEP_TOLERANCE:.0%} above LoRA's: {ratio:.3f}× (mean over tasks) — "
+            f"{verdict(ratio <= 1 + STEP_TOLERANCE)}"
+        )
+    if ada:
+        common = [t for t in gel if t in ada]
+        g_wall = sum(gel[t].wall_seconds.mean for t in common)
+        a_wall = sum(ada[t].wall_seconds.mean for t in common)
+        lines.append(
+            f"- profiling + training wall time ≤ {WALL_RATIO}× AdaLoRA's: {g_wall:.1f} s vs {a_wall:.1f} s "
+            f"({g_wall / a_wall:.2f}×, sum over tasks of the mean per seed) — {verdict(g_wall <= WALL_RATIO * a_wall)}"
+        )
+    return lines + [""]
+
+
+def settings_lines(settings: BenchSettings) -> list[str]:
+    subset = lambda n: "all" if n is None else f"first {n}"  # noqa: E731
+    return [
+        f"- model: `{settings.model}`; tasks: {', '.join(settings.tasks)}; seeds: {', '.join(map(str, settings.seeds))}",
+        f"- budget rank R = {settings.budget_rank}; epochs {settings.epochs}; batch size {settings.batch_size}; "
+        f"max length {settings.max_length}; lr {settings.lr if settings.lr is not None else 'runner default'}",
+        f"- train rows: {subset(settings.max_train_samples)}; eval rows: {subset(settings.max_eval_samples)}; "
+        f"GeLoRA profiles on up to {settings.profile_samples} training texts",
+        "- scores: final epoch on the evaluation split (no selection on it); std: sample std over seeds",
+        "- trainable params: what the optimizer updates (classifier head included; AdaLoRA: its initial 1.5 R "
+        "allocation, budget-matched at its final average rank R); adapter params (plan): LoRA matrices of the plan",
+        "- wall s: the runner's wall time (data, model build incl. EVA's SVD pass, training, evaluation) "
+        "plus, for GeLoRA, the profile + plan time of its task (charged in full to every seed)",
+        "",
+    ]
+
+
+def write_markdown(path: Path, rows: list[dict[str, Any]], settings: BenchSettings, failures: list[str]) -> str:
+    cells = aggregate(rows)
+    tasks = [t for t in settings.tasks if any(c.task == t for c in cells)]
+    lines = [f"## gelora bench: {settings.model}", "", *settings_lines(settings)]
+    for task in tasks:
+        lines += task_table(task, [c for c in cells if c.task == task])
+    if tasks:
+        lines += overall_table(rows, cells, tasks) + target_lines(rows, cells, tasks)
+    if failures:
+        lines += ["### Failed runs", "", *(f"- {f}" for f in failures), ""]
+    text = "\n".join(lines)
+    atomic_write_text(path, text)
+    return text
+
+
+def write_pareto(path: Path, rows: list[dict[str, Any]], tasks: list[str]) -> Path | None:
+    """Score vs trainable parameters, one panel per task, one point per method (error bars: std over seeds).
+
+    Methods with equal budgets would hide each other, so each method's x is nudged by a few percent (log axis).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    cells = aggregate(rows)
+    tasks = [t for t in tasks if any(c.task == t for c in cells)]
+    if not tasks:
+        return None
+    methods = list(dict.fromkeys(c.method for c in cells))
+    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    nudge = {m: 1 + 0.03 * (i - (len(methods) - 1) / 2) for i, m in enumerate(methods)}
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for c in (c for c in cells if c.task == task):
+            ax.errorbar(
+                c.trainable_params * nudge[c.method], c.score.mean, yerr=c.score.std, fmt="o", capsize=3, color=colors[c.method],
+                label=c.method,
+            )
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(task)
+        ax.set_xlabel("trainable parameters (log; nudged per method)")
+        ax.set_ylabel(task_spec(task).metrics[0])
+        ax.grid(alpha=0.3)
+    legend = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=min(len(methods), 5), bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,85 @@
+"""A tiny random BERT, toy GLUE-shaped data and a fake training runner for the bench tests (fast on 2 CPU cores)."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+WORDS = "the a movie film plot actor scene story music very quite really rather good bad".split()
+
+
+def make_tiny_model(folder: Path) -> Path:
+    """A randomly initialised 2-layer BERT (hidden 32) saved with the MiniLM tokenizer."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from gelora.models import load_tokenizer
+
+    tokenizer = load_tokenizer("minilm")
+    config = BertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        vocab_size=len(tokenizer),
+        max_position_embeddings=64,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def make_glue_dir(folder: Path, n: int = 40) -> Path:
+    """Toy rte (pairs, 2 classes) and stsb (pairs, regression) files."""
+    rng = random.Random(0)
+    for task in ("rte", "stsb"):
+        for split in ("train", "validation"):
+            rows = []
+            for i in range(n):
+                row = {
+                    "sentence1": " ".join(rng.choices(WORDS, k=rng.randint(3, 9))),
+                    "sentence2": " ".join(rng.choices(WORDS, k=rng.randint(3, 9))),
+                    "label": i % 2 if task == "rte" else round(rng.uniform(0, 5), 2),
+                    "idx": i,
+                }
+                rows.append(row)
+            path = folder / task / f"{split}.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+class FakeTrain:
+    """Stands in for ``gelora.train.runner.train``: writes a plausible ``metrics.json`` and records each config."""
+
+    def __init__(self, fail_on: str | None = None):
+        self.configs: list[Any] = []
+        self.fail_on = fail_on
+
+    def __call__(self, config) -> dict[str, Any]:
+        self.configs.append(config)
+        if self.fail_on == config.method:
+            raise RuntimeError(f"{config.method} exploded")
+        metric = {"rte": ("accuracy",), "stsb": ("pearson", "spearman")}[config.task]
+        score = 0.5 + 0.01 * config.seed + (0.05 if config.method == "gelora" else 0.0)
+        final = {"epoch": 1.0, "train_loss": 0.7} | {m: score for m in metric}
+        metrics = {
+            "task": f"glue/{config.task}",
+            "method": config.method,
+            "seed": config.seed,
+            "metric": metric[0],
+            "best": final,
+            "final": final,
+            "history": [final],
+            "trainable_params": 1000 * config.rank + (50_000 if config.method == "full" else 0),
+            "median_step_seconds": 0.1 + (0.05 if config.method == "adalora" else 0.0),
+            "wall_seconds": 10.0 + (10.0 if config.method == "adalora" else 0.0),
+            "steps": 2,
+        }
+        out = Path(config.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(metrics))
+        return metrics

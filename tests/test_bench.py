@@ -1,0 +1,236 @@
+"""``gelora bench`` logic with a fake runner: method specs, matrix, skip/resume, settings checks, tables, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from bench_fixtures import FakeTrain, make_glue_dir, make_tiny_model
+
+from gelora.bench import BenchSettings, expand, parse_method, parse_methods, run_bench
+from gelora.bench.results import Summary, across_tasks, aggregate
+from gelora.cli import main
+from gelora.errors import GeloraError
+
+KNOWN = ("gelora", "lora", "adalora", "eva", "full")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bench")
+    return {"model": str(make_tiny_model(root / "model")), "data": str(make_glue_dir(root / "glue"))}
+
+
+def settings(tiny, **kw) -> BenchSettings:
+    base = dict(
+        model=tiny["model"], tasks=("rte", "stsb"), methods=("lora", "gelora", "gelora-lb", "adalora"),
+        seeds=(0, 1), budget_rank=4, epochs=1, max_length=16, profile_samples=40, data_dir=tiny["data"],
+    )
+    return BenchSettings(**(base | kw))
+
+
+# ---- method specs
+
+
+def test_parse_plain_alias_and_options():
+    assert parse_method("lora", KNOWN).method == "lora"
+    lb = parse_method("gelora-lb", KNOWN)
+    assert (lb.label, lb.method, lb.options) == ("gelora-lb", "gelora", {"rule": "lower-bound"})
+    ab = parse_method("gelora:pooling=mean,offset=2", KNOWN)
+    assert ab.label == "gelora:offset=2,pooling=mean"
+    assert ab.profile_options(512) == {"pooling": "mean", "estimator": "twonn", "num_samples": 512}
+    assert ab.plan_options(8) == {"rule": "budget", "offset": 2, "min_rank": 1, "budget_rank": 8}
+    assert ab.folder == "gelora_offset=2_pooling=mean"
+    assert parse_method("lora:rank=2", KNOWN).rank(8) == 2
+    full = parse_method("full:lr=5e-5", KNOWN)
+    assert (full.label, full.lr(1e-3), parse_method("full", KNOWN).lr(1e-3)) == ("full:lr=5e-05", 5e-5, 1e-3)
+
+
+def test_parse_list_splits_methods_from_options():
+    specs = parse_methods("lora,gelora:offset=2,pooling=mean,eva;full", KNOWN)
+    assert [s.label for s in specs] == ["lora", "gelora:offset=2,pooling=mean", "eva", "full"]
+
+
+def test_method_list_is_open():
+    assert parse_method("geolora", (*KNOWN, "geolora")).method == "geolora"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lorax", "unknown method 'lorax'"),
+        ("lora:offset=1", "has no option 'offset'"),
+        ("gelora:offset", "KEY=VALUE"),
+        ("gelora:offset=two", "must be an integer"),
+        ("lora:rank=0", ">= 1"),
+        ("gelora:offset=-1", ">= 0"),
+        ("full:lr=fast", "positive number"),
+        ("full:lr=0", "positive number"),
+        ("gelora:pooling=max", "must be one of tokens, mean"),
+        ("gelora:rule=upper", "must be one of lower-bound, budget"),
+        ("lora,lora", "more than once"),
+        ("", "empty"),
+    ],
+)
+def test_bad_method_specs(text, message):
+    with pytest.raises(GeloraError, match=message):
+        parse_methods(text, KNOWN)
+
+
+# ---- settings
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"budget_rank": 0}, "--budget-rank must be at least 1"),
+        ({"seeds": ()}, "--seeds"),
+        ({"seeds": (1, 1)}, "--seeds"),
+        ({"tasks": ()}, "--tasks is empty"),
+        ({"epochs": 0}, "--epochs"),
+        ({"methods": ("lora", "nope")}, "unknown method 'nope'"),
+    ],
+)
+def test_bad_settings(tiny, change, message):
+    with pytest.raises(GeloraError, match=message):
+        settings(tiny, **change).validate()
+
+
+def test_unknown_task(tiny):
+    with pytest.raises(GeloraError, match="unknown task 'boolq'"):
+        settings(tiny, tasks=("rte", "boolq"))
+
+
+def test_matrix_order_and_folders(tiny, tmp_path):
+    runs = expand(settings(tiny), tmp_path)
+    assert len(runs) == 2 * 4 * 2
+    assert [(r.seed, r.task) for r in runs[:5]] == [(0, "rte")] * 4 + [(0, "stsb")]  # seed by seed
+    assert runs[1].out == tmp_path / "runs" / "rte" / "gelora" / "seed0"
+
+
+# ---- the bench loop
+
+
+def test_bench_runs_skips_and_reports(tiny, tmp_path):
+    fake = FakeTrain()
+    s = settings(tiny)
+    outcome = run_bench(s, tmp_path, train=fake, log=lambda m: None)
+    assert len(fake.configs) == 16 and not outcome["failures"]
+    gelora = [c for c in fake.configs if c.method == "gelora"]
+    assert all(c.plan and c.plan.endswith(".plan.json") for c in gelora)
+    assert all(c.resume for c in fake.configs)
+    assert {c.rank for c in fake.configs} == {4}
+    # one profile per task (shared by gelora and gelora-lb and both seeds), one plan per variant
+    plans = tmp_path / "plans"
+    assert len(list(plans.glob("*/profile-*.timing.json"))) == 2
+    assert sorted(p.name for p in (plans / "rte").glob("*.plan.json")) == ["gelora-lb.plan.json", "gelora.plan.json"]
+    budget = json.loads((plans / "rte" / "gelora.plan.json").read_text())
+    lower = json.loads((plans / "rte" / "gelora-lb.plan.json").read_text())
+    assert budget["rule"] == "budget" and lower["rule"] == "lower-bound"
+
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 16
+    row = next(json.loads(x) for x in lines if '"gelora"' in x and '"stsb"' in x)
+    assert row["plan_seconds"] > 0 and math.isclose(row["wall_seconds"], row["train_wall_seconds"] + row["plan_seconds"])
+    assert row["secondary_metric"] == "spearman"
+    md = (tmp_path / "results.md").read_text()
+    assert "### rte (accuracy; n = 2 seeds)" in md and "### stsb (pearson, spearman; n = 2 seeds)" in md
+    assert "### Mean across tasks" in md and "### Targets" in md
+    assert (tmp_path / "pareto.png").stat().st_size > 1000
+
+    # second call: every run is finished, nothing is trained; a half-finished run (no metrics.json) is resumed
+    (tmp_path / "runs" / "rte" / "lora" / "seed1" / "metrics.json").unlink()
+    again = FakeTrain()
+    run_bench(s, tmp_path, train=again, log=lambda m: None)
+    assert [(c.task, c.method, c.seed) for c in again.configs] == [("rte", "lora", 1)]
+    assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 16
+
+    # a torn metrics.json counts as unfinished
+    (tmp_path / "runs" / "stsb" / "adalora" / "seed0" / "metrics.json").write_text('{"final": ')
+    torn = FakeTrain()
+    run_bench(s, tmp_path, train=torn, log=lambda m: None)
+    assert [(c.task, c.method) for c in torn.configs] == [("stsb", "adalora")]
+
+    # more seeds may extend the bench; other training settings are refused unless --overwrite
+    run_bench(settings(tiny, seeds=(0, 1, 2), methods=("lora",)), tmp_path, train=FakeTrain(), log=lambda m: None)
+    with pytest.raises(GeloraError, match="different settings .*epochs: 1 -> 2"):
+        run_bench(settings(tiny, epochs=2), tmp_path, train=FakeTrain(), log=lambda m: None)
+    fresh = FakeTrain()
+    run_bench(settings(tiny, epochs=2, methods=("lora",)), tmp_path, overwrite=True, train=fresh, log=lambda m: None)
+    assert len(fresh.configs) == 4 and not (tmp_path / "plans").exists()
+
+
+def test_failed_run_is_recorded_and_retried(tiny, tmp_path):
+    s = settings(tiny, tasks=("rte",), methods=("lora", "adalora"), seeds=(0,))
+    outcome = run_bench(s, tmp_path, train=FakeTrain(fail_on="adalora"), log=lambda m: None)
+    assert outcome["failures"] == ["rte adalora seed 0: RuntimeError: adalora exploded"]
+    assert "### Failed runs" in (tmp_path / "results.md").read_text()
+    retry = FakeTrain()
+    outcome = run_bench(s, tmp_path, train=retry, log=lambda m: None)
+    assert [c.method for c in retry.configs] == ["adalora"] and not outcome["failures"]
+
+
+def test_report_only_trains_nothing(tiny, tmp_path):
+    s = settings(tiny, tasks=("rte",), methods=("lora", "adalora"), seeds=(0, 1))
+    run_bench(settings(tiny, tasks=("rte",), methods=("lora",), seeds=(0,)), tmp_path, train=FakeTrain(), log=print)
+    outcome = run_bench(s, tmp_path, report_only=True, log=print)
+    assert [(r["method"], r["seed"]) for r in outcome["rows"]] == [("lora", 0)]
+    assert "n = 1 seed)" in (tmp_path / "results.md").read_text()
+    with pytest.raises(GeloraError, match="--report-only with --overwrite"):
+        run_bench(s, tmp_path, report_only=True, overwrite=True, log=print)
+
+
+def test_refuses_foreign_folder(tiny, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(GeloraError, match="no bench.json"):
+        run_bench(settings(tiny), tmp_path, train=FakeTrain(), log=lambda m: None)
+
+
+# ---- aggregation
+
+
+def _row(task, method, seed, score, step=1.0):
+    return {
+        "task": task, "method": method, "seed": seed, "score": score, "secondary": None, "trainable_params": 10,
+        "median_step_seconds": step, "wall_seconds": 5.0, "plan_seconds": 0.0, "status": "ok",
+    }
+
+
+def test_aggregate_mean_std_and_step_ratio():
+    rows = [_row("rte", "lora", 0, 0.5), _row("rte", "lora", 1, 0.7), _row("rte", "gelora", 0, 0.6, step=1.1)]
+    cells = {c.method: c for c in aggregate(rows)}
+    assert math.isclose(cells["lora"].score.mean, 0.6) and math.isclose(cells["lora"].score.std, 0.1414, rel_tol=1e-3)
+    assert cells["gelora"].score == Summary(0.6, 0.0, 1)
+    assert math.isclose(cells["gelora"].step_vs_lora, 1.1)
+
+
+def test_across_tasks_uses_seeds_run_on_every_task():
+    rows = [_row("rte", "lora", 0, 0.5), _row("mrpc", "lora", 0, 0.7), _row("rte", "lora", 1, 0.9)]
+    assert across_tasks(rows, "lora", ["rte", "mrpc"]) == Summary(0.6, 0.0, 1)
+
+
+# ---- CLI
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--methods", "lora,sparse"], "unknown method 'sparse'"),
+        (["--tasks", "rte,imdb"], "unknown task 'imdb'"),
+        (["--budget-rank", "0"], "--budget-rank must be at least 1"),
+        (["--seeds", "0,one"], "--seeds must be comma-separated integers"),
+    ],
+)
+def test_cli_bad_input(tiny, tmp_path, capsys, extra, message):
+    argv = ["bench", "--model", tiny["model"], "--out", str(tmp_path / "b"), "--data-dir", tiny["data"], *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_cli_help_documents_method_specs(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = capsys.readouterr().out
+    assert "gelora:pooling=mean" in out and "gelora-lb" in out
