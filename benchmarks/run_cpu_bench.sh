@@ -33,3 +33,5 @@ bench --tasks sst2,stsb --report-only \
 cp "$OUT/results.md" "$OUT/results-ablations.md"
 bench --tasks sst2,stsb,mrpc --report-only \
   --methods lora,gelora,gelora-lb,adalora,eva,full:lr=5e-5,gelora:pooling=mean,gelora:offset=0,gelora:offset=2
+# 7. after the runner switched to alpha = 2r per module (train 570f2e2): the one task that learns, main methods, again
+bench --tasks sst2 --methods lora,gelora,gelora-lb,adalora --out "$OUT-alpha2r"
