@@ -39,6 +39,9 @@ def register(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--eva-rho", type=float, default=d.eva_rho, help="EVA: a module may get up to rho*R ranks")
     p.add_argument("--geolora-tau", type=float, default=d.geolora_tau, help="GeoLoRA: relative truncation tolerance")
     p.add_argument("--geolora-r-max", type=int, help="GeoLoRA: largest rank a module may grow to (2 x start)")
+    p.add_argument("--geolora-augment-every", type=int, default=d.geolora_augment_every,
+                   help="GeoLoRA: geometric step every N optimizer steps, AdamW on S in between (1)")
+    p.add_argument("--geolora-lr", type=float, help="GeoLoRA: step size of S in the geometric step (default: --lr)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("gelora profiling and planning (without --plan)")
     o = PlanOptions()
@@ -81,6 +84,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         eva_rho=args.eva_rho,
         geolora_tau=args.geolora_tau,
         geolora_r_max=args.geolora_r_max,
+        geolora_augment_every=args.geolora_augment_every,
+        geolora_lr=args.geolora_lr,
         progress=not args.no_progress,
         plan_options=PlanOptions(
             pooling=args.pooling,

@@ -70,6 +70,8 @@ class TrainConfig:
     adalora_orth_reg_weight: float = 0.5
     geolora_tau: float = 0.15  # the authors' GLUE setting
     geolora_r_max: int | None = None  # None: twice the largest starting rank
+    geolora_augment_every: int = 1  # geometric step every N optimizer steps; AdamW trains S in between
+    geolora_lr: float | None = None  # step size of S inside the geometric step (None: the optimizer's lr)
     plan_options: PlanOptions = field(default_factory=PlanOptions)
     progress: bool = True
 

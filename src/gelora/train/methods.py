@@ -179,6 +179,8 @@ def _geolora(config: TrainConfig, base, plan: RankPlan, info: dict[str, Any]) ->
         r_init=max(start.values()),
         r_max=config.geolora_r_max or 2 * max(start.values()),
         tau=config.geolora_tau,
+        augment_every=config.geolora_augment_every,
+        geometric_lr=config.geolora_lr,
         dropout=config.lora_dropout,
         modules_to_save=head_modules(base),
         seed=config.seed,
