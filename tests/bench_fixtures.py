@@ -7,29 +7,9 @@ import random
 from pathlib import Path
 from typing import Any
 
+from train_fixtures import make_tiny_model  # noqa: F401  (re-exported for the bench tests)
+
 WORDS = "the a movie film plot actor scene story music very quite really rather good bad".split()
-
-
-def make_tiny_model(folder: Path) -> Path:
-    """A randomly initialised 2-layer BERT (hidden 32) saved with the MiniLM tokenizer."""
-    import torch
-    from transformers import BertConfig, BertModel
-
-    from gelora.models import load_tokenizer
-
-    tokenizer = load_tokenizer("minilm")
-    config = BertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        vocab_size=len(tokenizer),
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def make_glue_dir(folder: Path, n: int = 40) -> Path:

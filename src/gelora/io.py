@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gelora.errors import GeloraError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
@@ -44,3 +46,20 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     """Save a matplotlib figure atomically (format taken from the final suffix)."""
     fmt = Path(path).suffix.lstrip(".") or "png"
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight"))
+
+
+def read_format_json(path: str | os.PathLike, fmt: str, kind: str, command: str) -> dict:
+    """Read a JSON document written as ``{"format": fmt, ...}`` (without the format key).
+
+    ``kind`` names the document in errors ("plan", "profile") and ``command`` the gelora command that writes it.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            obj = json.load(f)
+    except FileNotFoundError:
+        raise GeloraError(f"{kind} {str(path)!r} does not exist; create it with `{command}`") from None
+    except json.JSONDecodeError as e:
+        raise GeloraError(f"{kind} {str(path)!r} is not valid JSON ({e})") from None
+    if not isinstance(obj, dict) or obj.pop("format", None) != fmt:
+        raise GeloraError(f"{str(path)!r} is not a gelora {kind} (written by `{command}`)")
+    return obj

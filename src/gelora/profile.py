@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -12,7 +11,7 @@ import torch
 
 from gelora.distributed import gather_objects, num_processes, process_index
 from gelora.errors import GeloraError
-from gelora.io import atomic_write_json
+from gelora.io import atomic_write_json, read_format_json
 from gelora.measure import estimate
 from gelora.measure.intrinsic_dimension import make_estimator
 from gelora.measure.hidden_states import collect_hidden_states
@@ -84,15 +83,7 @@ class Profile:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "Profile":
-        try:
-            with open(path, encoding="utf-8") as f:
-                obj = json.load(f)
-        except FileNotFoundError:
-            raise GeloraError(f"profile {str(path)!r} does not exist; create it with `gelora profile`") from None
-        except json.JSONDecodeError as e:
-            raise GeloraError(f"profile {str(path)!r} is not valid JSON ({e})") from None
-        if not isinstance(obj, dict) or obj.pop("format", None) != PROFILE_FORMAT:
-            raise GeloraError(f"{str(path)!r} is not a gelora profile (written by `gelora profile`)")
+        obj = read_format_json(path, PROFILE_FORMAT, "profile", "gelora profile")
         try:
             obj["boundaries"] = [BoundaryID(**b) for b in obj["boundaries"]]
             return cls(**obj)

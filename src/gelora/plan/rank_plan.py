@@ -26,7 +26,6 @@ every module and the ranks alone differ between blocks, as in uniform LoRA with 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from gelora.errors import GeloraError
-from gelora.io import atomic_write_json
+from gelora.io import atomic_write_json, read_format_json
 from gelora.plan.targets import find_block_targets, linear_shape, resolve_modules
 
 if TYPE_CHECKING:
@@ -167,15 +166,7 @@ class RankPlan:
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "RankPlan":
-        try:
-            with open(path, encoding="utf-8") as f:
-                obj = json.load(f)
-        except FileNotFoundError:
-            raise GeloraError(f"plan {str(path)!r} does not exist; create it with `gelora plan`") from None
-        except json.JSONDecodeError as e:
-            raise GeloraError(f"plan {str(path)!r} is not valid JSON ({e})") from None
-        if not isinstance(obj, dict) or obj.pop("format", None) != PLAN_FORMAT:
-            raise GeloraError(f"{str(path)!r} is not a gelora plan (written by `gelora plan`)")
+        obj = read_format_json(path, PLAN_FORMAT, "plan", "gelora plan")
         try:
             obj["blocks"] = [BlockPlan(**b) for b in obj["blocks"]]
             return cls(**obj)
