@@ -41,6 +41,8 @@ def register(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--geolora-r-max", type=int, help="GeoLoRA: largest rank a module may grow to (2 x start)")
     p.add_argument("--geolora-augment-every", type=int, default=d.geolora_augment_every,
                    help="GeoLoRA: geometric step every N optimizer steps, AdamW on S in between (1)")
+    p.add_argument("--geolora-scaling", type=float, default=d.geolora_scaling,
+                   help=f"GeoLoRA: fixed output scale s in W0 + s V S U^T ({d.geolora_scaling:g})")
     p.add_argument("--geolora-lr", type=float, help="GeoLoRA: step size of S in the geometric step (default: --lr)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("gelora profiling and planning (without --plan)")
@@ -86,6 +88,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         geolora_r_max=args.geolora_r_max,
         geolora_augment_every=args.geolora_augment_every,
         geolora_lr=args.geolora_lr,
+        geolora_scaling=args.geolora_scaling,
         progress=not args.no_progress,
         plan_options=PlanOptions(
             pooling=args.pooling,

@@ -181,6 +181,7 @@ def _geolora(config: TrainConfig, base, plan: RankPlan, info: dict[str, Any]) ->
         tau=config.geolora_tau,
         augment_every=config.geolora_augment_every,
         geometric_lr=config.geolora_lr,
+        scaling=config.geolora_scaling,
         dropout=config.lora_dropout,
         modules_to_save=head_modules(base),
         seed=config.seed,
