@@ -15,3 +15,12 @@ def glue_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"GLUE data folder {path} not present")
     return path
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """One torch thread for a module of tiny-tensor tests (more threads only add contention on a shared CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -83,7 +83,10 @@ def train_geolora(model: str, glue: str, batch_size: int, steps: int = 6) -> dic
     net = apply_geolora(load_classifier(model, 2), geo)
     for p in net.classifier.parameters():
         p.requires_grad_(True)
-    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-2)
+    # eps 1e-6, not 1e-8: Adam divides a gradient by its own size, so entries whose gradient is round-off (~1e-10)
+    # would take full lr-sized steps of random sign, and 1- and 2-process runs (other summation orders) would part
+    # by ~1e-5; with eps 1e-6 they agree to ~1e-7, and a missing all-reduce still shows.
+    optimizer = torch.optim.AdamW([p for p in net.parameters() if p.requires_grad], lr=1e-2, eps=1e-6)
     net, optimizer, loader = accelerator.prepare(net, optimizer, loader)
     integrator = GeoLoRAIntegrator(net, optimizer)  # wrapped model: the integrator unwraps it
     net.train()

@@ -52,6 +52,12 @@ def test_parse_list_splits_methods_from_options():
     assert [s.label for s in specs] == ["lora", "gelora:offset=2,pooling=mean", "eva", "full"]
 
 
+def test_gelora_geolora_gets_the_bench_plan_and_its_options():
+    spec = parse_method("gelora-geolora:offset=0", (*KNOWN, "gelora-geolora"))
+    assert spec.is_gelora and spec.plan_options(8) == {"rule": "budget", "offset": 0, "min_rank": 1, "budget_rank": 8}
+    assert not parse_method("geolora", (*KNOWN, "geolora")).is_gelora
+
+
 def test_method_list_is_open():
     assert parse_method("geolora", (*KNOWN, "geolora")).method == "geolora"
 

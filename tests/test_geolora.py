@@ -11,13 +11,7 @@ from gelora.train.geolora.truncation import budget_ranks, tolerance_rank
 N = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    # These tensors are tiny: extra threads only add contention on a shared CPU.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny tensors: extra threads only add contention
 
 
 def low_rank_problem(k: int, seed: int = 0, n_layers: int = 1):
@@ -67,6 +61,43 @@ def test_tape_gives_projected_gradients_and_true_S_gradient():
     torch.testing.assert_close(layer.lora_S.grad[:r, :r], 0.7 * V.T @ G @ U, rtol=1e-4, atol=1e-4)
     # These are the paper's grad_V S^{-T} and grad_U S^{-1} for an invertible S.
     torch.testing.assert_close(layer.grad_L[:, :r] @ S, 0.7 * G.T @ V @ S, rtol=1e-4, atol=1e-4)
+
+
+def test_bf16_autocast_keeps_the_adapter_in_float32():
+    # gelora train runs CUDA under bf16 autocast; the same path on CPU: the adapter's products (and hence the
+    # projected gradients fed to QR/SVD) stay float32, and the backward must not mix dtypes.
+    torch.manual_seed(0)
+    net = apply_geolora(nn.Sequential(nn.Linear(N, 12)), GeoLoRAConfig(["0"], r_init=3, r_max=6, init_s=0.3))
+    layer, x = net[0], torch.randn(4, N, requires_grad=True)
+    reference = torch.autograd.grad(net(x).square().sum(), [x, layer.lora_S])
+    K, L = layer.grad_K.clone(), layer.grad_L.clone()
+    layer.zero_basis_gradients()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = net(x)
+    grads = torch.autograd.grad(y.float().square().sum(), [x, layer.lora_S])
+    assert grads[0].dtype == x.dtype and grads[1].dtype == torch.float32 and layer.grad_K.dtype == torch.float32
+    # Only the frozen base layer ran in bf16 (relative error ~1e-2); the adapter's own products did not.
+    for got, want in [*zip(grads, reference), (layer.grad_K, K), (layer.grad_L, L)]:
+        torch.testing.assert_close(got, want, rtol=5e-2, atol=5e-2)
+
+
+def test_scaling_basis_gradients_scales_the_whole_augmented_step():
+    # Clipping multiplies S's gradient by c; scale_basis_gradients(c) must make the geometric step equal to the
+    # step taken from the loss multiplied by c (one gradient for every block of the augmented S).
+    def geometric_step(loss_factor: float, basis_factor: float) -> torch.Tensor:
+        torch.manual_seed(0)
+        net = apply_geolora(nn.Sequential(nn.Linear(N, N)), GeoLoRAConfig(["0"], r_init=3, r_max=8, tau=0.01, init_s=0.5))
+        integrator = GeoLoRAIntegrator(net, torch.optim.SGD([net[0].lora_S], lr=0.3))
+        (loss_factor * net(torch.randn(8, N)).square().sum()).backward()
+        if basis_factor != 1.0:
+            net[0].lora_S.grad.mul_(basis_factor)  # what clipping does to S's gradient
+        integrator.scale_basis_gradients(basis_factor)
+        integrator.step()
+        return net[0].delta_weight().detach()
+
+    scaled = geometric_step(loss_factor=1.0, basis_factor=0.25)
+    torch.testing.assert_close(scaled, geometric_step(loss_factor=0.25, basis_factor=1.0), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(scaled, geometric_step(loss_factor=1.0, basis_factor=1.0), atol=1e-4)
 
 
 @pytest.mark.parametrize("r0", [2, 8])

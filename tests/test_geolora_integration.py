@@ -25,12 +25,7 @@ from gelora.train.geolora import (
 TARGETS = ["query", "key", "value", "dense"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny tensors: extra threads only add contention
 
 
 def tiny_bert():

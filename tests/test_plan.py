@@ -142,3 +142,15 @@ def test_all_zero_plan_cannot_become_a_config():
     assert plan.ranks == [0, 0] and math.isclose(plan.total_params, 0)
     with pytest.raises(GeloraError, match="rank 0"):
         plan.to_lora_config()
+
+
+def test_budget_plan_survives_a_ci_end_with_no_increase():
+    # IDs rise by 0.6 per block with CI half-width 0.5: the point bounds are 1 (ceil 0.6) but at the liberal end
+    # (hi_i vs lo_{i+1}) every increase is negative. With offset 0 and min_rank 0 that end has nowhere to put the
+    # budget; the plan itself must still be made, reporting that end as all zero.
+    model = _bert_with_layers(4)
+    profile = synthetic_profile([1.0, 1.6, 2.2, 2.8, 3.4])
+    plan = plan_ranks(profile, model, rule="budget", budget_rank=2, offset=0, min_rank=0)
+    assert plan.ranks == [2, 2, 2, 2] and plan.ci_ranks["liberal"] == [0, 0, 0, 0]
+    with pytest.raises(GeloraError, match="every block has rank 0"):
+        plan_ranks(synthetic_profile([3.0, 2.0, 1.0, 1.0, 1.0]), model, rule="budget", budget_rank=2, offset=0, min_rank=0)

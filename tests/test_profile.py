@@ -1,6 +1,8 @@
 import json
+import re
 
 import pytest
+import torch
 from tiny_models import make_texts, tiny_model, tokenizer  # noqa: F401  (fixture)
 
 from gelora.cli import main
@@ -128,3 +130,32 @@ def test_minilm_on_rte(glue_dir, tmp_path, capsys):
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert [len(b["modules"]) for b in plan["blocks"]] == [6] * 6
     assert all(b["rank"] == max(b["lb"] + 1, 1) for b in plan["blocks"])
+
+
+def test_cli_broken_inputs_give_one_line_errors(model_dir, data_file, tmp_path, capsys):
+    def fails(args: list[str], pattern: str) -> None:
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err  # (datasets may print its progress bars before the one error line)
+        assert re.search(pattern, err.strip().splitlines()[-1]), err
+
+    base = ["profile", str(model_dir), "--text-columns", "premise,hypo", "--no-progress"]
+    bad_json = tmp_path / "bad.jsonl"
+    bad_json.write_text('{"premise": "a", "hypo": "b"}\n{"premise": "a", oops\n')
+    fails([*base, "--data", str(bad_json), "--out", str(tmp_path / "o")], r"could not read .*bad.jsonl as json")
+    holes = tmp_path / "holes.jsonl"
+    holes.write_text("".join(json.dumps({"premise": None if i == 3 else "a b", "hypo": "c"}) + "\n" for i in range(40)))
+    fails([*base, "--data", str(holes), "--out", str(tmp_path / "o")], r"column 'premise' holds a NoneType .* row 3")
+    fails([*base, "--data", str(data_file), "--out", str(tmp_path / "o"), "--device", "tpu9"], "unknown device 'tpu9'")
+    if not torch.cuda.is_available():
+        fails([*base, "--data", str(data_file), "--out", str(tmp_path / "o"), "--device", "cuda"], "needs a CUDA GPU")
+    fails([*base, "--data", str(data_file), "--out", str(tmp_path / "o"), "--num-samples", "-5"], "at least 1")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    fails([*base, "--data", str(data_file), "--out", str(blocker / "sub")], "check the paths")
+    assert blocker.read_text() == "mine"
+    no_type = tmp_path / "no-type"
+    no_type.mkdir()
+    (no_type / "config.json").write_text("{}")
+    fails(["profile", str(no_type), "--data", str(data_file), "--text-columns", "premise", "--out", str(tmp_path / "o")],
+          "could not load model")

@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     except GeloraError as e:
         print(f"gelora {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the file system said no: an output path that is a file, no permission, a full disk
+        print(f"gelora {args.command}: error: {e}; check the paths given and their permissions", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"gelora {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -81,15 +81,27 @@ def load_task(task: str, data_dir_: str | os.PathLike | None = None):
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing:
         raise GeloraError(f"missing data file(s): {', '.join(missing)}")
-    ds = datasets.load_dataset("json", data_files={k: str(v) for k, v in files.items()})
+    ds = _read_files("json", {k: str(v) for k, v in files.items()})
     check_columns(ds["train"], spec.text_columns)
     return ds
 
 
-def load_file(path: str | os.PathLike, text_columns: list[str] | tuple[str, ...]):
-    """Load a user's jsonl / json / csv file as a ``DatasetDict`` with one ``train`` split."""
+def _read_files(kind: str, files: dict[str, str]):
+    """``datasets.load_dataset(kind, data_files=files)`` with one clear error for a file it cannot parse."""
     import datasets
 
+    try:
+        return datasets.load_dataset(kind, data_files=files)
+    except Exception as e:  # pyarrow / pandas / datasets raise many kinds for a malformed file
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise GeloraError(
+            f"could not read {', '.join(files.values())} as {kind} ({reason}); "
+            "fix the file: one JSON object per line (jsonl) or a CSV with a header row"
+        ) from None
+
+
+def load_file(path: str | os.PathLike, text_columns: list[str] | tuple[str, ...]):
+    """Load a user's jsonl / json / csv file as a ``DatasetDict`` with one ``train`` split."""
     path = Path(path)
     kinds = {".jsonl": "json", ".json": "json", ".csv": "csv"}
     if not path.exists():
@@ -98,7 +110,7 @@ def load_file(path: str | os.PathLike, text_columns: list[str] | tuple[str, ...]
         raise GeloraError(f"unsupported data file {path.name!r}; use .jsonl, .json or .csv")
     if path.stat().st_size == 0:
         raise GeloraError(f"data file {str(path)!r} is empty")
-    ds = datasets.load_dataset(kinds[path.suffix], data_files={"train": str(path)})
+    ds = _read_files(kinds[path.suffix], {"train": str(path)})
     if len(ds["train"]) == 0:
         raise GeloraError(f"data file {str(path)!r} has no rows")
     check_columns(ds["train"], tuple(text_columns))
@@ -115,4 +127,12 @@ def check_columns(dataset, columns: tuple[str, ...]) -> None:
 
 def text_pairs(dataset, text_columns: tuple[str, ...]) -> list[tuple[str, ...]]:
     """Rows as tuples of texts (one or two per row), ready for a tokenizer."""
-    return list(zip(*(dataset[c] for c in text_columns)))
+    columns = [dataset[c] for c in text_columns]
+    for name, values in zip(text_columns, columns):
+        bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
+        if bad is not None:
+            raise GeloraError(
+                f"text column {name!r} holds a {type(values[bad]).__name__} ({values[bad]!r}) in row {bad}, "
+                "not text; fill or drop the empty rows, or pick text columns with --text-columns"
+            )
+    return list(zip(*columns))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,26 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    return path
+
+
+def atomic_write_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_dir)`` on a fresh folder beside ``path``, then move each file it wrote into ``path``.
+
+    Every file lands whole (``os.replace``), nothing lands if ``write`` fails, and files already in ``path`` that
+    ``write`` did not produce are left alone (a user's folder may hold other work).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        write(tmp)
+        for file in sorted(p for p in tmp.rglob("*") if p.is_file()):
+            dest = path / file.relative_to(tmp)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(file, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 

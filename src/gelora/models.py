@@ -37,7 +37,7 @@ def _load(loader, name: str, **kwargs):
     path = resolve_model(name)
     try:
         return loader(path, **kwargs)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a config.json transformers cannot read (no model_type, ...)
         raise GeloraError(
             f"could not load model {name!r} ({str(e).splitlines()[0]}); check the Hub id or folder, "
             "or set HF_HUB_OFFLINE=1 and use a local copy when offline"

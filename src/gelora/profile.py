@@ -188,6 +188,8 @@ def profile_model(
     if tokenizer is None:
         raise GeloraError("a loaded model needs its tokenizer; pass tokenizer= (or give the model by name)")
     model_name = model_name or getattr(model, "name_or_path", "") or type(model).__name__
+    if num_samples is not None and num_samples < 1:
+        raise GeloraError(f"--num-samples must be at least 1 (texts to profile), got {num_samples}")
     if num_samples is not None and len(texts) > num_samples:
         keep = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed))[:num_samples]
         texts = [texts[i] for i in sorted(keep.tolist())]

@@ -7,7 +7,7 @@ benchmarkable without a change here, or an alias below that presets options. ``K
     The rank to use instead of ``--budget-rank`` (LoRA / EVA rank, AdaLoRA's average final rank, GeLoRA's budget).
 ``lr=X`` (every method)
     The learning rate instead of ``--lr`` (e.g. ``full:lr=5e-5`` next to a large adapter ``--lr``).
-``rule``, ``pooling``, ``offset``, ``min_rank``, ``estimator``, ``num_samples`` (GeLoRA only)
+``rule``, ``pooling``, ``offset``, ``min_rank``, ``estimator``, ``num_samples`` (``gelora``, ``gelora-geolora``)
     How the bench profiles the model and plans the ranks (see ``gelora.plan.plan_ranks``). The bench's GeLoRA
     default is ``rule=budget`` at ``--budget-rank``: the same trainable parameters as uniform LoRA.
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gelora.errors import GeloraError
+from gelora.train.config import PLANNED_METHODS  # trained from GeLoRA's plan: the bench plans once per task
 
 GELORA = "gelora"
 
@@ -65,7 +66,8 @@ class MethodSpec:
 
     @property
     def is_gelora(self) -> bool:
-        return self.method == GELORA
+        """Trained from GeLoRA's plan (GeLoRA itself, or GeoLoRA started at the planned ranks)."""
+        return self.method in PLANNED_METHODS
 
     @property
     def folder(self) -> str:
@@ -98,7 +100,7 @@ def parse_method(text: str, known: tuple[str, ...] | None = None) -> MethodSpec:
     if method not in known:
         choices = ", ".join([*known, *ALIASES])
         raise GeloraError(f"unknown method {name!r} in --methods; choose from {choices} (options: NAME:KEY=VALUE,...)")
-    allowed = COMMON_OPTIONS + (GELORA_OPTIONS if method == GELORA else ())
+    allowed = COMMON_OPTIONS + (GELORA_OPTIONS if method in PLANNED_METHODS else ())
     given: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, value = item.partition("=")

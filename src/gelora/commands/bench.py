@@ -10,12 +10,13 @@ DEFAULTS = {"seeds": (0, 1, 2), "epochs": 3, "max_length": 128, "max_train_sampl
 
 EPILOG = """\
 methods: NAME[:KEY=VALUE,...], separated by commas (or ';').
-  NAME is a method of the training runner (gelora, lora, adalora, eva, full, and any added there) or an alias:
+  NAME is a method of the training runner (gelora, lora, adalora, eva, full, geolora, gelora-geolora, ...) or an alias:
     gelora     GeLoRA, rule=budget: the planned rank shape scaled to the parameters of uniform LoRA of rank R
     gelora-lb  GeLoRA's unscaled lower-bound plan (rule=lower-bound): fewer parameters, reported as they are
   options for every method:  rank=N  (instead of --budget-rank; e.g. lora:rank=2 next to gelora-lb)
                              lr=X    (instead of --lr; e.g. full:lr=5e-5 next to --lr 2e-3 for the adapters)
-  options for gelora*:       pooling=tokens|mean|first|last  offset=N  min_rank=N  rule=budget|lower-bound
+  options for gelora, gelora-lb, gelora-geolora (GeoLoRA from the planned ranks):
+                             pooling=tokens|mean|first|last  offset=N  min_rank=N  rule=budget|lower-bound
                              estimator=twonn|gride  num_samples=N
   ablations are methods:     --methods gelora,gelora:pooling=mean,gelora:offset=0,gelora:offset=2,gelora-lb
   (defaults of the bench's GeLoRA: pooling=tokens, offset=1, min_rank=1, estimator=twonn)

@@ -69,8 +69,11 @@ def _load_csv(file: Path) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from gelora.measure.hidden_states import resolve_device
+
+    device = resolve_device(args.device)
     X = load_points(args.file)
-    X = torch.as_tensor(X).to(args.device) if args.device != "cpu" else X
+    X = torch.as_tensor(X).to(device) if device.type != "cpu" else X
     params = (
         {"discard_fraction": args.discard_fraction, "method": args.method}
         if args.estimator == "twonn"

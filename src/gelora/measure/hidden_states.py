@@ -19,8 +19,19 @@ from gelora.errors import GeloraError
 POOLINGS = ("tokens", "mean", "first", "last")
 
 
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` as a ``torch.device`` (default: cuda when available, else cpu); a clear error if unusable."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise GeloraError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise GeloraError(f"device {str(device)!r} needs a CUDA GPU, and none is available here; use --device cpu")
+    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
+        raise GeloraError(f"device {str(device)!r} does not exist: {torch.cuda.device_count()} CUDA GPU(s) here")
+    return resolved
 
 
 def _forward_kwargs(model) -> set[str]:
@@ -143,7 +154,7 @@ def collect_hidden_states(
         raise GeloraError("tokens_per_sequence and batch_size must be >= 1, max_length >= 2")
     if tokenizer.pad_token is None:
         raise GeloraError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to eos) or use load_tokenizer")
-    device = torch.device(device or default_device())
+    device = resolve_device(device)
     model.eval().to(device)
     accepted = _forward_kwargs(model)
 

@@ -264,10 +264,8 @@ def _apply_rule(
     lbs: list[int], rule: str, offset: int, min_rank: int, costs: list[int], budget: int | None
 ) -> list[int]:
     shape = _shape(lbs, offset, min_rank)
-    if rule == "lower-bound":
+    if rule == "lower-bound" or not any(shape):  # an all-zero shape has nowhere to put a budget
         return shape
-    if not any(shape):
-        raise GeloraError("every block has rank 0 under this profile; the budget rule needs --offset >= 1 or --min-rank")
     return _scale_to_budget(shape, costs, budget, min_rank)
 
 
@@ -333,6 +331,8 @@ def plan_ranks(
         budget = budget_rank * sum(costs)
         params.update(budget_rank=budget_rank, budget_params=budget)
     ranks = _apply_rule(lbs, rule, offset, min_rank, costs, budget)
+    if rule == "budget" and not any(ranks):
+        raise GeloraError("every block has rank 0 under this profile; the budget rule needs --offset >= 1 or --min-rank")
     total = sum(r * c for r, c in zip(ranks, costs))
     if budget:
         notes.append(f"budget: {total:,} parameters vs {budget:,} for uniform rank {budget_rank} ({total / budget - 1:+.2%})")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import resource
-import shutil
 import statistics
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from gelora.io import atomic_write_json
+from gelora.io import atomic_write_dir, atomic_write_json
 from gelora.models import load_tokenizer
 from gelora.train.checkpoint import (
     METRICS_FILE,
@@ -112,13 +111,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
             loss = model(**batch).loss  # with labels: includes AdaLoRA's orthogonal regulariser
             accelerator.backward(loss)
             if config.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+                norm = accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
+                if built.integrator is not None and norm is not None:  # same clipping for GeoLoRA's bases
+                    built.integrator.scale_basis_gradients(min(1.0, config.max_grad_norm / (float(norm) + 1e-6)))
             if built.integrator is not None:
                 built.integrator.before_optimizer_step()  # GeoLoRA steps S inside its augmented block
             optimizer.step()
-            scheduler.step()
             if built.integrator is not None:
-                built.integrator.after_optimizer_step()  # augment, step S, truncate: ranks may change
+                built.integrator.after_optimizer_step()  # augment, step S (at this step's lr), truncate
+            scheduler.step()
             if built.after_step is not None:
                 built.after_step(accelerator.unwrap_model(model), progress["global_step"])
             optimizer.zero_grad(set_to_none=True)
@@ -246,13 +247,11 @@ def _save_trained(model, tokenizer, out: Path, method: str) -> None:
     """
     from gelora.train.geolora import export_to_peft, geolora_layers
 
-    target = out / ("model" if method == "full" else "adapter")
-    tmp = out / f".{target.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    if geolora_layers(model):
-        export_to_peft(model, tmp)
-    else:
-        model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
+    def write(folder: Path) -> None:
+        if geolora_layers(model):
+            export_to_peft(model, folder)
+        else:
+            model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+
+    atomic_write_dir(out / ("model" if method == "full" else "adapter"), write)

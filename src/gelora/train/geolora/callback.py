@@ -11,8 +11,10 @@ class GeoLoRACallback(TrainerCallback):
     """Runs :class:`GeoLoRAIntegrator` inside ``Trainer``'s loop.
 
     The Trainer builds its optimizer late, so the callback hands it to the integrator on the
-    first optimizer step. Gradient clipping happens before ``on_pre_optimizer_step`` and so
-    covers ``S`` and the heads, but not the projected basis gradients.
+    first optimizer step. The Trainer's gradient clipping (``max_grad_norm``) scales the
+    gradients of ``S`` and the heads but cannot reach the projected basis gradients, so a
+    clipped geometric step mixes both; set ``max_grad_norm=0`` for exact GeoLoRA steps
+    (``gelora train`` applies its clipping factor to the basis gradients too).
 
     Examples
     --------

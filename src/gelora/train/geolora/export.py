@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from gelora.errors import GeloraError
-from gelora.io import atomic_write, atomic_write_json
+from gelora.io import atomic_write, atomic_write_dir, atomic_write_json
 from gelora.train.geolora.config import GeoLoRAConfig
 from gelora.train.geolora.model import CONFIG_ATTRIBUTE, _set_submodule, apply_geolora, geolora_config, geolora_layers, ranks
 
@@ -107,7 +107,8 @@ def export_to_peft(model: nn.Module, out_dir: str | os.PathLike) -> Path:
             raise GeloraError(f"PEFT did not give {name!r} rank {layer.r} and scaling 1; the installed peft is incompatible.")
         lora_A.copy_(A)
         lora_B.copy_(B)
-    out_dir = Path(out_dir)
-    peft_model.save_pretrained(out_dir)
-    atomic_write_json(out_dir / RANKS_FILE, current)
-    return out_dir
+    def write(folder: Path) -> None:
+        peft_model.save_pretrained(folder)
+        atomic_write_json(folder / RANKS_FILE, current)
+
+    return atomic_write_dir(out_dir, write)

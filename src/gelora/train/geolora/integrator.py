@@ -103,6 +103,18 @@ class GeoLoRAIntegrator:
         self.step_count += 1
         self._set_collection(self._is_geometric_step())
 
+    def scale_basis_gradients(self, factor: float) -> None:
+        """Scale the projected basis gradients of this step, e.g. by the gradient-clipping factor.
+
+        The geometric step builds all blocks of the augmented ``S`` from one gradient; when clipping has
+        scaled ``S``'s gradient, the same factor must reach the basis directions, or the step mixes a
+        clipped and an unclipped gradient.
+        """
+        if factor != 1.0:
+            for layer in self.layers.values():
+                layer.grad_K.mul_(factor)
+                layer.grad_L.mul_(factor)
+
     def ranks(self) -> dict[str, int]:
         """``{module name: current rank}``."""
         return ranks(self.model)

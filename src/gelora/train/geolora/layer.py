@@ -28,19 +28,22 @@ class _AdapterFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, U, S, V, scaling: float, layer: GeoLoRALinear):
-        x2 = x.reshape(-1, x.shape[-1])
-        a = x2 @ U
-        out = (a @ S.T) @ V.T * scaling
+        # In the factors' precision also under autocast: the rank-r products are cheap, and the projected
+        # gradients feed QR and SVD, which bf16 would spoil (and mixed dtypes would break the backward).
+        with torch.autocast(x.device.type, enabled=False):
+            x2 = x.reshape(-1, x.shape[-1]).to(U.dtype)
+            a = x2 @ U
+            out = (a @ S.T) @ V.T * scaling
         ctx.save_for_backward(x2, a, U, S, V)
-        ctx.scaling, ctx.layer, ctx.x_shape = scaling, layer, x.shape
+        ctx.scaling, ctx.layer, ctx.x_shape, ctx.x_dtype = scaling, layer, x.shape, x.dtype
         return out.reshape(*x.shape[:-1], V.shape[0])
 
     @staticmethod
     def backward(ctx, grad_out):
         x2, a, U, S, V = ctx.saved_tensors
-        g = grad_out.reshape(-1, V.shape[0]) * ctx.scaling
+        g = grad_out.reshape(-1, V.shape[0]).to(V.dtype) * ctx.scaling
         gV = g @ V
-        grad_x = ((gV @ S) @ U.T).reshape(ctx.x_shape) if ctx.needs_input_grad[0] else None
+        grad_x = ((gV @ S) @ U.T).reshape(ctx.x_shape).to(ctx.x_dtype) if ctx.needs_input_grad[0] else None
         grad_S = gV.T @ a if ctx.needs_input_grad[2] else None
         layer = ctx.layer
         if layer.collect_basis_gradients:
@@ -154,8 +157,7 @@ class GeoLoRALinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r = self._r
         U, S, V = self.lora_U[:, :r], self.lora_S[:r, :r], self.lora_V[:, :r]
-        x_adapter = self.dropout(x).to(U.dtype)
-        delta = _AdapterFunction.apply(x_adapter, U, S, V, self.scaling, self)
+        delta = _AdapterFunction.apply(self.dropout(x), U, S, V, self.scaling, self)
         return self.base(x) + delta.to(x.dtype)
 
     def delta_weight(self) -> torch.Tensor:
