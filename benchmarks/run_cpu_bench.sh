@@ -9,6 +9,7 @@ PY=${PY:-.venv/bin/python}
 OUT=${OUT:-runs/bench-cpu}
 DATA=${GELORA_DATA_DIR:-../shared/data/glue}
 export OMP_NUM_THREADS=1
+mkdir -p "$(dirname "$OUT")"
 # lr 2e-3 for the adapters: at the runner's default 5e-4, LoRA stayed at chance on sst2 within this few steps.
 COMMON=(--model minilm --seeds 0,1,2 --budget-rank 8 --epochs 1 --batch-size 16 --lr 2e-3 --profile-samples 512
         --data-dir "$DATA")

@@ -2,8 +2,10 @@
 
 import warnings
 
+import dadapy  # test-only references (the [test] extra): a missing one must fail the suite, not skip
 import numpy as np
 import pytest
+import skdim
 import torch
 
 from gelora import GeloraError, Gride, TwoNN, estimate, gride, twonn
@@ -69,7 +71,6 @@ def test_gride_known_dimension_at_every_scale(d):
     "method, discard_fraction", [("linear", 0.1), ("linear", 0.25), ("mle", 0.0), ("mle", 0.1), ("mle", 0.25)]
 )
 def test_agrees_with_scikit_dimension(method, discard_fraction):
-    skdim = pytest.importorskip("skdim")
     X = rng(1).normal(size=(1500, 12)) @ rng(2).normal(size=(12, 40))
     ours = twonn(X, discard_fraction=discard_fraction, method=method).dimension
     ref = skdim.id.TwoNN(discard_fraction=discard_fraction, method=method).fit(X).dimension_
@@ -84,7 +85,6 @@ def test_linear_fit_without_discarding_skips_the_point_at_infinity():
 
 
 def test_gride_agrees_with_dadapy():
-    dadapy = pytest.importorskip("dadapy")
     X = rng(3).normal(size=(1500, 7)) @ rng(4).normal(size=(7, 30))
     ids, errs, scales = dadapy.Data(coordinates=X).return_id_scaling_gride(range_max=64)
     fit = Gride(range_max=64).fit(X)

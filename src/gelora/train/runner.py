@@ -130,7 +130,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
             progress["loss_sum"] += loss_value
             progress["step_seconds"].append(seconds)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{len(batch['labels']) / seconds:.1f}")
+            bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{len(batch['labels']) * accelerator.num_processes / seconds:.1f}")
             if progress["global_step"] >= total_steps:
                 break
             if progress["global_step"] % config.checkpoint_every == 0:
