@@ -8,7 +8,7 @@
 Usage::
 
     PYTHONPATH=src GELORA_DATA_DIR=/work/shared/data/glue python benchmarks/bench_profile.py \
-        [--num-samples 1000] [--part all|timing|tasks] [--out benchmarks/results_profile.md]
+        [--num-samples 1000] [--part all|timing|tasks] [--out runs/bench_profile.md]
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--num-samples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--part", choices=("all", "timing", "tasks"), default="all", help="which section(s) to run")
-    parser.add_argument("--out", default="benchmarks/results_profile.md")
+    parser.add_argument("--out", default="runs/bench_profile.md", help="markdown report (RESULTS.md quotes it)")
     args = parser.parse_args()
 
     model, tokenizer = load_backbone("minilm"), load_tokenizer("minilm")

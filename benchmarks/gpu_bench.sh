@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full benchmark on a GPU machine: MiniLM on cola, sst2, mrpc, stsb, rte (full train and validation splits),
-# methods lora, gelora (budget R=8), gelora-lb, adalora, eva, full, plus GeLoRA's ablations, seeds 0, 1, 2.
+# methods lora, gelora (budget R=8), gelora-lb, adalora, eva, full, geolora, gelora-geolora, plus GeLoRA's ablations, seeds 0, 1, 2.
 #
 # Needs (carried into the repository root): .carry/minilm (all-MiniLM-L6-v2 as a Transformers folder) and
 # .carry/glue/<task>/{train,validation}.jsonl, and a Python with gelora's dependencies ($PY, default python).
@@ -19,7 +19,7 @@ if [[ -d .carry/bench && ! -e "$BENCH" ]]; then
   cp -r .carry/bench "$BENCH"
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/device.txt" || true
-METHODS=lora,gelora,gelora-lb,adalora,eva,full,gelora:pooling=mean,gelora:offset=0,gelora:offset=2
+METHODS=lora,gelora,gelora-lb,adalora,eva,full,geolora,gelora-geolora,gelora:pooling=mean,gelora:offset=0,gelora:offset=2
 CMD=(env PYTHONPATH=src "$PY" -m gelora bench --model .carry/minilm --tasks rte,mrpc,stsb,cola,sst2
      --methods "$METHODS" --seeds 0,1,2 --budget-rank 8 --epochs 3 --batch-size 32 --max-length 128
      --profile-samples 1000 --data-dir .carry/glue --out "$BENCH")

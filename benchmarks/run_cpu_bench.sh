@@ -21,6 +21,11 @@ SST2=(--tasks sst2 --max-length 32 --max-train-samples 2048 --max-eval-samples 8
 ABLATIONS=gelora:pooling=mean,gelora:offset=0,gelora:offset=2
 { bench "${SST2[@]}" --methods "$METHODS,full:lr=5e-5" && bench "${SST2[@]}" --methods "$METHODS,full:lr=5e-5,$ABLATIONS"
 } > "$OUT-sst2.log" 2>&1 &
-bench --tasks stsb --methods "$METHODS" --max-length 64 --max-train-samples 1536 --max-eval-samples 512 \
-      --out "$OUT-stsb" > "$OUT-stsb.log" 2>&1 &
+STSB=(--tasks stsb --max-length 64 --max-train-samples 1536 --max-eval-samples 512 --out "$OUT-stsb")
+# stsb finishes its matrix first and goes on with the same ablations, then LoRA and GeLoRA at 5x and 1/4 of the lr
+# (is stsb's LoRA gap a step-size effect?)
+LRS=lora:lr=0.01,gelora:lr=0.01,lora:lr=0.0005,gelora:lr=0.0005
+{ bench "${STSB[@]}" --methods "$METHODS" && bench "${STSB[@]}" --methods "$METHODS,$ABLATIONS" &&
+  bench "${STSB[@]}" --methods "$METHODS,$ABLATIONS,$LRS"
+} > "$OUT-stsb.log" 2>&1 &
 wait

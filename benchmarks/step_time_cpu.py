@@ -1,7 +1,13 @@
-"""Step time of GeLoRA's plan vs uniform LoRA, measured fairly on a shared CPU: both models in one process, steps
-interleaved (A B A B ...), one torch thread, CPU time per step (what the step costs, not how long it waited).
+"""Step time of each method against uniform LoRA, measured fairly on a CPU: every model in one process, steps
+interleaved (lora, gelora, adalora, ... then again), one torch thread, CPU time per step (what the step costs, not
+how long it waited for a busy core).
 
-Usage: PYTHONPATH=src python benchmarks/step_time_cpu.py PLAN.json [--task sst2] [--steps 30]
+Each model is built by the training runner (``gelora.train.methods.build_model``) and stepped by its
+``training_step``: GeoLoRA's geometric step and AdaLoRA's reallocation are inside the timed step, as in
+``gelora train``. GeLoRA's ranks come from ``--plan`` (e.g. a bench's ``plans/<task>/gelora.plan.json``).
+
+Usage: PYTHONPATH=src python benchmarks/step_time_cpu.py --plan PLAN.json [--task sst2] [--steps 40]
+           [--methods lora,gelora,adalora,geolora,gelora-geolora]
 """
 
 from __future__ import annotations
@@ -11,59 +17,60 @@ import statistics
 import time
 
 import torch
-from peft import get_peft_model
 
-from gelora.data import task_spec
-from gelora.models import load_classifier
-from gelora.plan import RankPlan, uniform_plan
-
-
-def adapted(model_name: str, num_labels: int, plan: RankPlan | None, rank: int):
-    base = load_classifier(model_name, num_labels)
-    plan = plan or uniform_plan(base, rank)
-    # Same lora_alpha as the runner: the scale does not change the cost of a step.
-    return get_peft_model(base, plan.to_lora_config(task_type="SEQ_CLS", lora_alpha=16.0)).train()
+from gelora.models import load_tokenizer
+from gelora.train.config import TrainConfig
+from gelora.train.methods import build_model
+from gelora.train.runner import training_step
+from gelora.train.tasks import load_task_data, train_loader
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("plan")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plan", required=True, help="GeLoRA plan.json for gelora and gelora-geolora")
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--task", default="sst2")
+    parser.add_argument("--methods", default="lora,gelora,adalora,geolora,gelora-geolora")
     parser.add_argument("--rank", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--length", type=int, default=32)
+    parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
+    from accelerate import Accelerator
+    from transformers import get_linear_schedule_with_warmup
+
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    spec = task_spec(args.task)
-    models = {
-        "lora": adapted(args.model, spec.num_labels, None, args.rank),
-        "gelora": adapted(args.model, spec.num_labels, RankPlan.from_json(args.plan), args.rank),
-    }
-    optims = {k: torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], 1e-4) for k, m in models.items()}
-    x = torch.randint(1000, 20000, (args.batch_size, args.length))
-    y = torch.randint(0, spec.num_labels, (args.batch_size,))
-    cpu: dict[str, list[float]] = {k: [] for k in models}
-    wall: dict[str, list[float]] = {k: [] for k in models}
-    for step in range(args.steps + 3):  # 3 warm-up steps each
-        for name, model in models.items():
-            c, w = time.process_time(), time.perf_counter()
-            model(input_ids=x, labels=y).loss.backward()
-            optims[name].step()
-            optims[name].zero_grad(set_to_none=True)
+    accelerator = Accelerator(cpu=True)
+    tokenizer = load_tokenizer(args.model)
+    total = args.steps + 3  # 3 warm-up steps each
+    data = load_task_data(args.task, tokenizer, args.length, args.data_dir, total * args.batch_size, 16)
+    batches = list(train_loader(data, args.batch_size, seed=0))[:total]
+    runs = {}
+    for method in args.methods.split(","):
+        plan = args.plan if method in ("gelora", "gelora-geolora") else None
+        config = TrainConfig(model=args.model, task=args.task, method=method, out=f"/tmp/step-time-{method}",
+                             plan=plan, rank=args.rank, progress=False)
+        built = build_model(config, data, tokenizer, total, accelerator)
+        optimizer = torch.optim.AdamW([p for p in built.model.parameters() if p.requires_grad], lr=2e-3)
+        if built.integrator is not None:
+            built.integrator.optimizer = optimizer
+        scheduler = get_linear_schedule_with_warmup(optimizer, 0, total)
+        runs[method] = (built, optimizer, scheduler, [])
+        built.model.train()
+    for step, batch in enumerate(batches):
+        for built, optimizer, scheduler, times in runs.values():
+            start = time.process_time()
+            training_step(batch, built.model, built, optimizer, scheduler, accelerator, 1.0, step)
             if step >= 3:
-                cpu[name].append(time.process_time() - c)
-                wall[name].append(time.perf_counter() - w)
-    for name in models:
-        trainable = sum(p.numel() for p in models[name].parameters() if p.requires_grad)
-        print(
-            f"{name:7s} trainable {trainable:>9,}  median CPU s/step {statistics.median(cpu[name]):.4f}  "
-            f"median wall s/step {statistics.median(wall[name]):.4f}"
-        )
-    ratio = statistics.median(cpu["gelora"]) / statistics.median(cpu["lora"])
-    print(f"gelora / lora CPU time per step: {ratio:.3f}  ({args.steps} interleaved steps each)")
+                times.append(time.process_time() - start)
+    lora = statistics.median(runs["lora"][3]) if "lora" in runs else None
+    print(f"| method | median CPU s/step | vs lora |  ({args.task}, batch {args.batch_size} x {args.length} tokens, "
+          f"{args.steps} interleaved steps each, 1 thread)")
+    print("|---|---:|---:|")
+    for method, (*_, times) in runs.items():
+        median = statistics.median(times)
+        print(f"| {method} | {median:.4f} | " + (f"{median / lora:.3f}x |" if lora else "- |"))
 
 
 if __name__ == "__main__":

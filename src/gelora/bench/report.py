@@ -161,13 +161,15 @@ def write_pareto(path: Path, rows: list[dict[str, Any]], tasks: list[str]) -> Pa
     if not tasks:
         return None
     methods = list(dict.fromkeys(c.method for c in cells))
-    colors = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(methods)}
+    # 10 colours x 4 markers: every method of a large ablation matrix keeps its own look
+    styles = {m: (plt.get_cmap("tab10")(i % 10), "osD^"[i // 10 % 4]) for i, m in enumerate(methods)}
     nudge = {m: 1 + 0.03 * (i - (len(methods) - 1) / 2) for i, m in enumerate(methods)}
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for c in (c for c in cells if c.task == task):
             ax.errorbar(
-                c.trainable_params * nudge[c.method], c.score.mean, yerr=c.score.std, fmt="o", capsize=3, color=colors[c.method],
+                c.trainable_params * nudge[c.method], c.score.mean, yerr=c.score.std, fmt=styles[c.method][1], capsize=3,
+                color=styles[c.method][0],
                 label=c.method,
             )
         ax.set_xscale("log")

@@ -24,7 +24,7 @@ from gelora.train.checkpoint import (
     save_checkpoint,
 )
 from gelora.train.config import TrainConfig
-from gelora.train.methods import adapter_ranks, build_model
+from gelora.train.methods import BuiltModel, adapter_ranks, build_model
 from gelora.train.metrics import compute_metrics
 from gelora.train.tasks import eval_loader, load_task_data, train_loader
 
@@ -64,8 +64,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
         total_steps = min(total_steps, config.max_steps)
     built = build_model(config, data, tokenizer, total_steps, accelerator)
     model = built.model
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
+    )
     # Stepped once per optimizer step by this loop (not by Accelerate, which steps it once per process).
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     model, optimizer, evaluation = accelerator.prepare(model, optimizer, eval_loader(data, config.batch_size))
@@ -108,22 +109,10 @@ def train(config: TrainConfig) -> dict[str, Any]:
         batches = accelerator.skip_first_batches(loader, progress["step_in_epoch"])
         for batch in batches:
             tick = time.perf_counter()
-            loss = model(**batch).loss  # with labels: includes AdaLoRA's orthogonal regulariser
-            accelerator.backward(loss)
-            if config.max_grad_norm > 0:
-                norm = accelerator.clip_grad_norm_(trainable, config.max_grad_norm)
-                if built.integrator is not None and norm is not None:  # same clipping for GeoLoRA's bases
-                    built.integrator.scale_basis_gradients(min(1.0, config.max_grad_norm / (float(norm) + 1e-6)))
-            if built.integrator is not None:
-                built.integrator.before_optimizer_step()  # GeoLoRA steps S inside its augmented block
-            optimizer.step()
-            if built.integrator is not None:
-                built.integrator.after_optimizer_step()  # augment, step S (at this step's lr), truncate
-            scheduler.step()
-            if built.after_step is not None:
-                built.after_step(accelerator.unwrap_model(model), progress["global_step"])
-            optimizer.zero_grad(set_to_none=True)
-            loss_value = accelerator.reduce(loss.detach(), reduction="mean").item()  # over all processes
+            loss = training_step(
+                batch, model, built, optimizer, scheduler, accelerator, config.max_grad_norm, progress["global_step"]
+            )
+            loss_value = accelerator.reduce(loss, reduction="mean").item()  # over all processes
             seconds = time.perf_counter() - tick
             progress["global_step"] += 1
             progress["step_in_epoch"] += 1
@@ -238,6 +227,34 @@ def _trainable_params(model) -> int:
     if geolora_layers(model):
         return trainable_parameter_count(model)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def training_step(
+    batch, model, built: BuiltModel, optimizer, scheduler, accelerator, max_grad_norm: float, step: int
+) -> torch.Tensor:
+    """One optimizer step for any method; returns the loss (detached).
+
+    The order matters: clip (GeoLoRA's basis gradients by the same factor), GeoLoRA's hooks around the optimizer
+    step, the scheduler after GeoLoRA's S-step (which uses this step's learning rate), AdaLoRA's reallocation
+    while this step's gradients still exist, then zero the gradients.
+    """
+    loss = model(**batch).loss  # with labels: includes AdaLoRA's orthogonal regulariser
+    accelerator.backward(loss)
+    if max_grad_norm > 0:
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        norm = accelerator.clip_grad_norm_(trainable, max_grad_norm)
+        if built.integrator is not None and norm is not None:
+            built.integrator.scale_basis_gradients(min(1.0, max_grad_norm / (float(norm) + 1e-6)))
+    if built.integrator is not None:
+        built.integrator.before_optimizer_step()  # GeoLoRA steps S inside its augmented block
+    optimizer.step()
+    if built.integrator is not None:
+        built.integrator.after_optimizer_step()  # augment, step S, truncate: ranks may change
+    scheduler.step()
+    if built.after_step is not None:
+        built.after_step(accelerator.unwrap_model(model), step)
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
 
 
 def _save_trained(model, tokenizer, out: Path, method: str) -> None:
