@@ -70,3 +70,18 @@ def test_eva_initialises_from_svd_and_redistributes_ranks(tiny, tmp_path):  # no
             a = module.lora_A["default"].weight
             # EVA's A holds right-singular vectors (orthonormal rows); the default Kaiming init does not.
             torch.testing.assert_close(a @ a.T, torch.eye(a.shape[0]), atol=1e-4, rtol=0)
+
+
+def test_every_adapter_method_trains_the_head_including_the_bert_pooler(tiny, tmp_path):  # noqa: F811
+    # BERT's classifier reads the backbone's pooler (tanh of a dense layer on [CLS]): it is the head's first layer.
+    from tiny_models import tiny_model
+
+    from gelora.train.methods import head_modules
+
+    assert head_modules(tiny_model("bert", head=True)) == ["classifier", "bert.pooler"]
+    assert head_modules(tiny_model("roberta", head=True)) == ["classifier"]  # its head holds its own dense layer
+    for method in ("lora", "adalora", "eva", "geolora"):
+        model = built(tiny, tmp_path / method, method)[0].model
+        trained = {n for n, p in model.named_parameters() if p.requires_grad}
+        assert any(".pooler." in n for n in trained) and any("classifier" in n for n in trained), method
+        assert not any("encoder.layer.0.attention.self.query.base_layer" in n or n.endswith("query.weight") for n in trained)

@@ -60,7 +60,9 @@ def build_model(config: TrainConfig, data: TaskData, tokenizer, total_steps: int
         return _geolora(config, base, plan, info)
     from peft import get_peft_model
 
-    lora = plan.to_lora_config(task_type="SEQ_CLS", lora_dropout=config.lora_dropout, **_alpha(config))
+    lora = plan.to_lora_config(
+        task_type="SEQ_CLS", lora_dropout=config.lora_dropout, modules_to_save=head_modules(base), **_alpha(config)
+    )
     return BuiltModel(get_peft_model(base, lora), info)
 
 
@@ -137,6 +139,7 @@ def _adalora(config: TrainConfig, base, total_steps: int) -> BuiltModel:
         orth_reg_weight=config.adalora_orth_reg_weight,
         lora_alpha=config.lora_alpha if config.lora_alpha is not None else DEFAULT_ALPHA_RATIO * config.rank,
         lora_dropout=config.lora_dropout,
+        modules_to_save=head_modules(base),
         **schedule,
     )
     model = get_peft_model(base, ada)
@@ -192,9 +195,20 @@ def _geolora(config: TrainConfig, base, plan: RankPlan, info: dict[str, Any]) ->
 
 
 def head_modules(model: torch.nn.Module) -> list[str]:
-    """The task head: the model's top-level children with parameters, other than the pretrained backbone."""
+    """The task head, trained in full by every adapter method: the model's top-level children with parameters
+    other than the pretrained backbone, plus the backbone's pooler when it has one.
+
+    BERT-family classifiers read ``tanh(W h_[CLS])`` from the backbone's pooler: that dense layer is the head's
+    first layer (RoBERTa and DeBERTa keep theirs inside the head), and checkpoints trained without it, such as
+    sentence-transformers' all-MiniLM-L6-v2, carry one that was never trained for the task. Left frozen, it
+    cost LoRA most of STS-B (Pearson 0.17 vs 0.87 with it trained; benchmarks/RESULTS.md).
+    """
     backbone = getattr(model, "base_model_prefix", "")
-    return [n for n, m in model.named_children() if n != backbone and any(True for _ in m.parameters())]
+    heads = [n for n, m in model.named_children() if n != backbone and any(True for _ in m.parameters())]
+    pooler = getattr(getattr(model, backbone, None), "pooler", None)
+    if isinstance(pooler, torch.nn.Module) and any(True for _ in pooler.parameters()):
+        heads.append(f"{backbone}.pooler")
+    return heads
 
 
 def _eva(config: TrainConfig, base, plan, data: TaskData, accelerator) -> BuiltModel:
@@ -205,6 +219,7 @@ def _eva(config: TrainConfig, base, plan, data: TaskData, accelerator) -> BuiltM
         task_type="SEQ_CLS",
         lora_dropout=config.lora_dropout,
         **_alpha(config),
+        modules_to_save=head_modules(base),
         init_lora_weights="eva",
         # Classification inputs carry no token labels to mask out.
         eva_config=EvaConfig(rho=config.eva_rho, use_label_mask=False),
