@@ -19,13 +19,16 @@ bench() { PYTHONPATH=$SRC "$PY" -m gelora bench "${COMMON[@]}" "$@"; }
 SST2=(--tasks sst2 --max-length 32 --max-train-samples 2048 --max-eval-samples 872 --out "$OUT-sst2")
 # GeLoRA's free choices (pooling, offset; the rule is gelora vs gelora-lb) on sst2, in the same folder afterwards
 ABLATIONS=gelora:pooling=mean,gelora:offset=0,gelora:offset=2
-{ bench "${SST2[@]}" --methods "$METHODS,full:lr=5e-5" && bench "${SST2[@]}" --methods "$METHODS,full:lr=5e-5,$ABLATIONS"
+# last, in both streams: uniform LoRA at gelora-lb's small budget (ranks 2 and 3)
+SMALL=lora:rank=2,lora:rank=3
+{ bench "${SST2[@]}" --methods "$METHODS,full:lr=5e-5" && bench "${SST2[@]}" --methods "$METHODS,full:lr=5e-5,$ABLATIONS" &&
+  bench "${SST2[@]}" --methods "$METHODS,full:lr=5e-5,$ABLATIONS,$SMALL"
 } > "$OUT-sst2.log" 2>&1 &
 STSB=(--tasks stsb --max-length 64 --max-train-samples 1536 --max-eval-samples 512 --out "$OUT-stsb")
 # stsb finishes its matrix first and goes on with the same ablations, then LoRA and GeLoRA at 5x and 1/4 of the lr
 # (is stsb's LoRA gap a step-size effect?)
 LRS=lora:lr=0.01,gelora:lr=0.01,lora:lr=0.0005,gelora:lr=0.0005
 { bench "${STSB[@]}" --methods "$METHODS" && bench "${STSB[@]}" --methods "$METHODS,$ABLATIONS" &&
-  bench "${STSB[@]}" --methods "$METHODS,$ABLATIONS,$LRS"
+  bench "${STSB[@]}" --methods "$METHODS,$ABLATIONS,$LRS" && bench "${STSB[@]}" --methods "$METHODS,$ABLATIONS,$LRS,$SMALL"
 } > "$OUT-stsb.log" 2>&1 &
 wait
