@@ -52,19 +52,20 @@ def main() -> None:
         config = TrainConfig(model=args.model, task=args.task, method=method, out=f"/tmp/step-time-{method}",
                              plan=plan, rank=args.rank, progress=False)
         built = build_model(config, data, tokenizer, total, accelerator)
-        optimizer = torch.optim.AdamW([p for p in built.model.parameters() if p.requires_grad], lr=2e-3)
+        trainable = [p for p in built.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(trainable, lr=2e-3)
         if built.integrator is not None:
             built.integrator.optimizer = optimizer
         scheduler = get_linear_schedule_with_warmup(optimizer, 0, total)
-        runs[method] = (built, optimizer, scheduler, [])
+        runs[method] = (built, optimizer, scheduler, trainable, [])
         built.model.train()
     for step, batch in enumerate(batches):
-        for built, optimizer, scheduler, times in runs.values():
+        for built, optimizer, scheduler, trainable, times in runs.values():
             start = time.process_time()
-            training_step(batch, built.model, built, optimizer, scheduler, accelerator, 1.0, step)
+            training_step(batch, built.model, built, optimizer, scheduler, accelerator, trainable, 1.0, step)
             if step >= 3:
                 times.append(time.process_time() - start)
-    lora = statistics.median(runs["lora"][3]) if "lora" in runs else None
+    lora = statistics.median(runs["lora"][-1]) if "lora" in runs else None
     print(f"| method | median CPU s/step | vs lora |  ({args.task}, batch {args.batch_size} x {args.length} tokens, "
           f"{args.steps} interleaved steps each, 1 thread)")
     print("|---|---:|---:|")

@@ -64,9 +64,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         total_steps = min(total_steps, config.max_steps)
     built = build_model(config, data, tokenizer, total_steps, accelerator)
     model = built.model
-    optimizer = torch.optim.AdamW(
-        [p for p in model.parameters() if p.requires_grad], lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     # Stepped once per optimizer step by this loop (not by Accelerate, which steps it once per process).
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     model, optimizer, evaluation = accelerator.prepare(model, optimizer, eval_loader(data, config.batch_size))
@@ -110,7 +109,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         for batch in batches:
             tick = time.perf_counter()
             loss = training_step(
-                batch, model, built, optimizer, scheduler, accelerator, config.max_grad_norm, progress["global_step"]
+                batch, model, built, optimizer, scheduler, accelerator, trainable, config.max_grad_norm,
+                progress["global_step"],
             )
             loss_value = accelerator.reduce(loss, reduction="mean").item()  # over all processes
             seconds = time.perf_counter() - tick
@@ -119,7 +119,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
             progress["loss_sum"] += loss_value
             progress["step_seconds"].append(seconds)
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{len(batch['labels']) * accelerator.num_processes / seconds:.1f}")
+            samples_s = len(batch["labels"]) * accelerator.num_processes / seconds
+            bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{samples_s:.1f}")
             if progress["global_step"] >= total_steps:
                 break
             if progress["global_step"] % config.checkpoint_every == 0:
@@ -230,9 +231,9 @@ def _trainable_params(model) -> int:
 
 
 def training_step(
-    batch, model, built: BuiltModel, optimizer, scheduler, accelerator, max_grad_norm: float, step: int
+    batch, model, built: BuiltModel, optimizer, scheduler, accelerator, trainable: list, max_grad_norm: float, step: int
 ) -> torch.Tensor:
-    """One optimizer step for any method; returns the loss (detached).
+    """One optimizer step for any method; returns the loss (detached). ``trainable``: the parameters to clip.
 
     The order matters: clip (GeoLoRA's basis gradients by the same factor), GeoLoRA's hooks around the optimizer
     step, the scheduler after GeoLoRA's S-step (which uses this step's learning rate), AdaLoRA's reallocation
@@ -241,7 +242,6 @@ def training_step(
     loss = model(**batch).loss  # with labels: includes AdaLoRA's orthogonal regulariser
     accelerator.backward(loss)
     if max_grad_norm > 0:
-        trainable = [p for p in model.parameters() if p.requires_grad]
         norm = accelerator.clip_grad_norm_(trainable, max_grad_norm)
         if built.integrator is not None and norm is not None:
             built.integrator.scale_basis_gradients(min(1.0, max_grad_norm / (float(norm) + 1e-6)))
