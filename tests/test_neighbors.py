@@ -1,9 +1,13 @@
-import numpy as np
+import logging
+
 import pytest
 import torch
 
 from gelora.measure import nearest_neighbor_distances
+from gelora.measure import neighbors
 from conftest import requires_cuda
+
+PRECISIONS = ["bfloat16", "float32"]
 
 
 def brute_force(X: torch.Tensor, k: int):
@@ -12,23 +16,100 @@ def brute_force(X: torch.Tensor, k: int):
     return d.topk(k, dim=1, largest=False)
 
 
-@pytest.mark.parametrize("block_size", [None, 7, 64, 1000])
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def uncertified_rows(caplog) -> list[int]:
+    """Rows each ranking pass left uncertified, from the module's debug log."""
+    return [int(r.getMessage().split(" left ")[1].split()[0]) for r in caplog.records if " left " in r.getMessage()]
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("margin", [None, 0])
 @pytest.mark.parametrize("k", [1, 2, 5])
-def test_matches_brute_force(k, block_size):
-    X = torch.randn(300, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(k))
-    d, i = nearest_neighbor_distances(X, k, block_size=block_size)
+def test_matches_brute_force(k, margin, precision):
+    X = torch.randn(300, 20, dtype=torch.float64, generator=gen(k))
+    d, i = nearest_neighbor_distances(X, k, margin=margin, precision=precision)
     bd, bi = brute_force(X, k)
     torch.testing.assert_close(d, bd, rtol=1e-12, atol=1e-12)
     assert torch.equal(i, bi)
 
 
-def test_exact_despite_float32_ranking_of_far_from_origin_points():
-    # Points far from the origin: |x|^2 - 2 x.y cancels badly in float32, the recomputed distances must not.
-    g = torch.Generator().manual_seed(0)
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_subspace_ranking_is_used_and_exact(precision, caplog):
+    # 3-dimensional data in 64 dimensions with a little noise: the principal-subspace ranking applies.
+    g = gen(1)
+    basis, _ = torch.linalg.qr(torch.randn(64, 3, dtype=torch.float64, generator=g))
+    X = torch.randn(600, 3, dtype=torch.float64, generator=g) @ basis.T
+    X += 1e-3 * torch.randn(600, 64, dtype=torch.float64, generator=g)
+    with caplog.at_level(logging.DEBUG, logger=neighbors.__name__):
+        d, i = nearest_neighbor_distances(X, 2, precision=precision)
+    assert "subspace ranking (4 of 64 coordinates)" in caplog.text
+    bd, bi = brute_force(X, 2)
+    torch.testing.assert_close(d, bd, rtol=1e-12, atol=1e-12)
+    assert torch.equal(i, bi)
+
+
+def test_no_subspace_ranking_for_full_rank_data(caplog):
+    X = torch.randn(400, 64, dtype=torch.float64, generator=gen(2))
+    with caplog.at_level(logging.DEBUG, logger=neighbors.__name__):
+        nearest_neighbor_distances(X, 2)
+    assert "subspace" not in caplog.text
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_ties_at_the_kth_distance_go_through_the_widened_pass(precision, caplog):
+    # A rotated integer grid: every inner point has 4 neighbours at distance exactly 1, so with no margin the
+    # ranking can never certify a row and all distances come from the widened pass.
+    g = gen(3)
+    grid = torch.cartesian_prod(torch.arange(15.0), torch.arange(15.0)).double()
+    rotation, _ = torch.linalg.qr(torch.randn(10, 10, dtype=torch.float64, generator=g))
+    X = torch.cat([grid, torch.zeros(len(grid), 8, dtype=torch.float64)], dim=1) @ rotation
+    with caplog.at_level(logging.DEBUG, logger=neighbors.__name__):
+        d, _ = nearest_neighbor_distances(X, 3, margin=0, precision=precision, subspace=False)
+    assert uncertified_rows(caplog)[-1] > 100
+    torch.testing.assert_close(d, brute_force(X, 3).values, rtol=1e-12, atol=1e-12)
+
+
+def test_groups_of_duplicates_larger_than_the_candidate_list():
+    # 40 copies each of 20 points, plus 50 points at distance exactly 1 from one copy: kth distances of 0 and ties.
+    g = gen(4)
+    centres = 10 * torch.randn(20, 16, dtype=torch.float64, generator=g)
+    X = centres.repeat_interleave(40, dim=0)
+    direction = torch.zeros(16, dtype=torch.float64)
+    direction[0] = 1.0
+    X = torch.cat([X, centres[:1] + direction.expand(50, 16)])
+    d, _ = nearest_neighbor_distances(X, 2)
+    torch.testing.assert_close(d, brute_force(X, 2).values, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("basis", [False, True])
+def test_score_bound_covers_every_pair_at_its_own_distance(precision, basis):
+    # The certificate's one inequality: a pair at distance d scores at most bound(d). Checked on all pairs of data
+    # far from the origin in float32 (heavy cancellation) with a spread of norms.
+    g = gen(5)
+    X = (3e3 + torch.randn(300, 48, generator=g) * torch.logspace(-2, 2, 300).unsqueeze(1)).float()
+    mean = X.mean(dim=0)
+    P = torch.linalg.qr(torch.randn(48, 6, dtype=torch.float64, generator=g))[0] if basis else None
+    scorer = neighbors._Scorer(X, mean, neighbors._precision(precision, X.device), P)
+    rows = torch.arange(len(X))
+    scores = scorer.scores(rows).double()
+    exact = torch.cdist(X.double(), X.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    for i in range(0, len(X), 50):
+        bound = scorer.bound(rows[i].expand(len(X)), exact[i])
+        off = torch.arange(len(X)) != i
+        assert bool((scores[i][off] <= bound[off]).all())
+
+
+def test_exact_for_float32_points_far_from_the_origin():
+    g = gen(0)
     X = 1e4 + torch.randn(500, 8, dtype=torch.float64, generator=g)
     d, _ = nearest_neighbor_distances(X, 2)
-    bd, _ = brute_force(X, 2)
-    torch.testing.assert_close(d, bd, rtol=1e-10, atol=0)
+    torch.testing.assert_close(d, brute_force(X, 2).values, rtol=1e-10, atol=0)
+    d32, _ = nearest_neighbor_distances(X.float(), 2)
+    torch.testing.assert_close(d32.double(), brute_force(X.float(), 2).values, rtol=1e-3, atol=0)
 
 
 def test_self_excluded_by_index_so_duplicates_are_neighbours_at_zero():
@@ -39,9 +120,11 @@ def test_self_excluded_by_index_so_duplicates_are_neighbours_at_zero():
     assert d[2, 0] == 5.0
 
 
-def test_k_out_of_range():
+def test_bad_arguments():
     with pytest.raises(ValueError, match="k < n_points"):
         nearest_neighbor_distances(torch.randn(3, 2), 3)
+    with pytest.raises(ValueError, match="unknown precision 'half'"):
+        nearest_neighbor_distances(torch.randn(5, 2), 2, precision="half")
 
 
 @requires_cuda
