@@ -37,6 +37,19 @@ def test_matches_brute_force(k, margin, precision):
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
+def test_symmetric_walk_over_many_blocks_matches_brute_force(precision, monkeypatch):
+    # Small score blocks (256 rows) and no width threshold: the upper-triangle walk with its merges runs over
+    # 3 x 3 blocks, incomplete last block included.
+    monkeypatch.setattr(neighbors, "_SCORE_BLOCK", 1 << 16)
+    monkeypatch.setattr(neighbors, "_SYMMETRIC_MIN_WIDTH", 0)
+    X = torch.randn(700, 20, dtype=torch.float64, generator=gen(6))
+    d, i = nearest_neighbor_distances(X, 3, precision=precision)
+    bd, bi = brute_force(X, 3)
+    torch.testing.assert_close(d, bd, rtol=1e-12, atol=1e-12)
+    assert torch.equal(i, bi)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
 def test_subspace_ranking_is_used_and_exact(precision, caplog):
     # 3-dimensional data in 64 dimensions with a little noise: the principal-subspace ranking applies.
     g = gen(1)
