@@ -34,9 +34,11 @@ _DIFF_BLOCK = 1 << 18  # (rows x candidates x D) differences: small enough to st
 _U = 2.0**-24  # unit roundoff of float32, the matmul's accumulator
 _EPS64 = 2.0**-52
 _SYMMETRIC_MIN_WIDTH = 256  # score columns from which walking only the upper triangle pays (see _ranked_pass)
-# Subspace ranking: principal components from this many sampled rows, tried when p + 1 <= D / 4 components keep
-# at least this share of the variance.
-_PCA_SAMPLE, _PCA_VARIANCE = 512, 0.99
+# Subspace ranking: principal components from this many sampled rows, tried when p components keep at least this
+# share of the variance, p + 1 <= D / 4 and p <= N / _PCA_POINTS_PER_COMPONENT. The last keeps the float64 projection
+# (N D p) cheap next to the full ranking (N^2 D); measured on 2 CPU cores (bench_id.py, 20-dim subspace + noise):
+# a loss at N = 2,000 (p = 21) and at 10,000 x 4,096 (p = 186), a gain at 10,000 x 768 (p = 20) and at 50,000 x 4,096.
+_PCA_SAMPLE, _PCA_VARIANCE, _PCA_POINTS_PER_COMPONENT = 512, 0.99, 150
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,8 @@ def _fast_bfloat16(device: torch.device) -> bool:
 
 
 def _principal_basis(X: torch.Tensor, mean: torch.Tensor) -> torch.Tensor | None:
-    """Orthonormal float64 basis (D x p) of the top principal components of a row sample, when p + 1 <= D / 4 of
-    them hold >= 99% of its variance; else None. Any orthonormal basis keeps the ranking exact: this only decides
+    """Orthonormal float64 basis (D x p) of the top principal components of a row sample, when few enough of them
+    (see _PCA_POINTS_PER_COMPONENT) hold >= 99% of its variance; else None. Any orthonormal basis keeps the ranking exact: this only decides
     whether the cheaper ranking is worth trying."""
     n, dim = X.shape
     if dim < 16:
@@ -138,7 +140,7 @@ def _principal_basis(X: torch.Tensor, mean: torch.Tensor) -> torch.Tensor | None
     evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
     share = evals.cumsum(0) / evals.sum().clamp_min(torch.finfo(torch.float64).tiny)
     p = int((share < _PCA_VARIANCE).sum()) + 1
-    if p + 1 > dim // 4 or evals[p - 1] <= 0:
+    if p + 1 > dim // 4 or p > n / _PCA_POINTS_PER_COMPONENT or evals[p - 1] <= 0:
         return None
     basis, _ = torch.linalg.qr(S.T @ evecs[:, :p])
     return basis
