@@ -136,7 +136,8 @@ def _principal_basis(X: torch.Tensor, mean: torch.Tensor) -> torch.Tensor | None
         return None
     sample = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:_PCA_SAMPLE].to(X.device)
     S = (X[sample] - mean).double()
-    evals, evecs = torch.linalg.eigh(S @ S.T)  # the Gram matrix: s x s, cheaper than D x D
+    S32 = S.float()  # the spectrum only steers the choice: a float32 Gram (s x s, cheaper than D x D) is enough
+    evals, evecs = torch.linalg.eigh((S32 @ S32.T).double())
     evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
     share = evals.cumsum(0) / evals.sum().clamp_min(torch.finfo(torch.float64).tiny)
     p = int((share < _PCA_VARIANCE).sum()) + 1
