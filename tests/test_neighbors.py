@@ -106,7 +106,7 @@ def test_score_bound_covers_every_pair_at_its_own_distance(precision, basis):
     X = (3e3 + torch.randn(300, 48, generator=g) * torch.logspace(-2, 2, 300).unsqueeze(1)).float()
     mean = X.mean(dim=0)
     P = torch.linalg.qr(torch.randn(48, 6, dtype=torch.float64, generator=g))[0] if basis else None
-    scorer = neighbors._Scorer(X, mean, neighbors._precision(precision, X.device), P)
+    scorer = neighbors._Scorer(X, mean, float(X.abs().max()), neighbors._precision(precision, X.device), P)
     rows = torch.arange(len(X))
     scores = scorer.scores(rows).double()
     exact = torch.cdist(X.double(), X.double(), compute_mode="donot_use_mm_for_euclid_dist")
@@ -116,13 +116,27 @@ def test_score_bound_covers_every_pair_at_its_own_distance(precision, basis):
         assert bool((scores[i][off] <= bound[off]).all())
 
 
-def test_exact_for_float32_points_far_from_the_origin():
+def test_exact_for_points_far_from_the_origin():
     g = gen(0)
     X = 1e4 + torch.randn(500, 8, dtype=torch.float64, generator=g)
     d, _ = nearest_neighbor_distances(X, 2)
     torch.testing.assert_close(d, brute_force(X, 2).values, rtol=1e-10, atol=0)
-    d32, _ = nearest_neighbor_distances(X.float(), 2)
-    torch.testing.assert_close(d32.double(), brute_force(X.float(), 2).values, rtol=1e-3, atol=0)
+    X32 = X.float()
+    d32, _ = nearest_neighbor_distances(X32, 2)
+    exact32 = torch.cdist(X32, X32, compute_mode="donot_use_mm_for_euclid_dist").fill_diagonal_(float("inf"))
+    torch.testing.assert_close(d32, exact32.topk(2, dim=1, largest=False).values, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("magnitude", [1e19, 1e-19, 1e-30])
+def test_exact_at_extreme_magnitudes(precision, magnitude):
+    # Squared norms past float32's range (1e19) would overflow the scores; bf16 dot-product units flush
+    # subnormals (1e-19, 1e-30). The points are scaled by a power of two first, so neither happens.
+    X = magnitude * torch.randn(400, 24, dtype=torch.float64, generator=gen(7))
+    d, i = nearest_neighbor_distances(X, 5, precision=precision, subspace=False)
+    bd, _ = brute_force(X, 5)
+    torch.testing.assert_close(d, bd, rtol=1e-12, atol=0)
+    assert not bool((i == torch.arange(len(X)).unsqueeze(1)).any())
 
 
 def test_self_excluded_by_index_so_duplicates_are_neighbours_at_zero():
@@ -138,6 +152,13 @@ def test_bad_arguments():
         nearest_neighbor_distances(torch.randn(3, 2), 3)
     with pytest.raises(ValueError, match="unknown precision 'half'"):
         nearest_neighbor_distances(torch.randn(5, 2), 2, precision="half")
+    with pytest.raises(ValueError, match="2-D floating-point"):
+        nearest_neighbor_distances(torch.ones(5, 2, dtype=torch.int64), 2)
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        X = torch.randn(50, 8)
+        X[3, 0] = bad
+        with pytest.raises(ValueError, match="NaN or inf"):
+            nearest_neighbor_distances(X, 1)
 
 
 @requires_cuda

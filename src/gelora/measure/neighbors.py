@@ -1,14 +1,14 @@
 """Exact k-nearest-neighbour distances without an N x N matrix: rank cheaply, recompute, certify.
 
 1. **Rank.** For a block of rows at a time, one low-precision matmul against all points gives squared distances
-   ``|x|^2 + |y|^2 - 2 x.y`` on centred data (rows augmented as ``[x, |x|^2, 1]`` and ``[-2y, 1, |y|^2]``, so
+   ``|x|^2 + |y|^2 - 2 x.y`` on centred data scaled to norms <= 1 (rows augmented with their squared norms, so
    the matmul returns the scores with no elementwise pass); each row keeps its ``k + margin`` lowest scores.
    bfloat16 where the hardware multiplies it fast (3.4x float32 on this CPU's AVX512-BF16), float32 elsewhere.
    Over all rows, only the upper triangle of the score matrix is computed, each block serving rows and columns.
 2. **Recompute** the distances to those candidates exactly, as norms of differences in the input's precision, and
    keep the ``k`` nearest.
 3. **Certify** every row. The rounding of the inputs, of the matmul's float32 accumulation and of its output is
-   bounded per row (``_score_bound``): no point nearer than the k-th distance found can score above that bound.
+   bounded per row (``_Scorer.bound``): no point nearer than the k-th distance found can score above that bound.
    When the row's last candidate scored above it, no point outside the candidates is nearer, and the k distances
    are exact. Rows that fail (ties at the k-th distance, e.g. duplicated tokens) are rescored, and *every* point
    under the bound is recomputed: exact by the same argument, with no threshold to beat.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,7 @@ _SCORE_BLOCK = 1 << 24
 _DIFF_BLOCK = 1 << 18  # (rows x candidates x D) differences: small enough to stay in cache
 _U = 2.0**-24  # unit roundoff of float32, the matmul's accumulator
 _EPS64 = 2.0**-52
+_TINY = 2.0**-126  # smallest normal float32 / bfloat16: bf16 dot-product units flush anything below it to zero
 _SYMMETRIC_MIN_WIDTH = 256  # score columns from which walking only the upper triangle pays (see _ranked_pass)
 # Subspace ranking: principal components from this many sampled rows, tried when p components keep at least this
 # share of the variance, p + 1 <= D / 4 and p <= N / _PCA_POINTS_PER_COMPONENT. The last keeps the float64 projection
@@ -49,8 +51,8 @@ class _Precision:
     unit: float
 
 
-BFLOAT16 = _Precision(torch.bfloat16, 2.0**-8)
-FLOAT32 = _Precision(torch.float32, _U)
+_BFLOAT16 = _Precision(torch.bfloat16, 2.0**-8)
+_FLOAT32 = _Precision(torch.float32, _U)
 
 
 def nearest_neighbor_distances(
@@ -85,6 +87,11 @@ def nearest_neighbor_distances(
     distance 0 (TwoNN then drops it with a warning). Among points at exactly equal distance, which index is
     returned is unspecified; the distances are not.
     """
+    if X.ndim != 2 or not X.is_floating_point():
+        raise ValueError(f"need a 2-D floating-point tensor of points, got {X.dtype} of shape {tuple(X.shape)}")
+    span = max(float(X.amax()), -float(X.amin()))  # NaN propagates through both
+    if not math.isfinite(span):
+        raise ValueError("the points contain NaN or inf values; drop or fix those rows first")
     n = X.shape[0]
     if not 1 <= k < n:
         raise ValueError(f"need 1 <= k < n_points, got k={k} with {n} points")
@@ -96,10 +103,10 @@ def nearest_neighbor_distances(
     rows = torch.arange(n, device=X.device)
     basis = _principal_basis(X, mean) if subspace else None
     if basis is not None:
-        rows = _ranked_pass(X, _Scorer(X, mean, prec, basis), rows, k, m, out_d, out_i)
+        rows = _ranked_pass(X, _Scorer(X, mean, span, prec, basis), rows, k, m, out_d, out_i)
         log.debug("subspace ranking (%d of %d coordinates) left %d of %d rows", basis.shape[1] + 1, X.shape[1], len(rows), n)
     if len(rows):
-        scorer = _Scorer(X, mean, prec)
+        scorer = _Scorer(X, mean, span, prec)
         rows = _ranked_pass(X, scorer, rows, k, m, out_d, out_i)
         log.debug("%s ranking left %d of %d rows uncertified", prec.dtype, len(rows), n)
         if len(rows):
@@ -111,7 +118,7 @@ def _precision(precision: str, device: torch.device) -> _Precision:
     if precision == "auto":
         precision = "bfloat16" if _fast_bfloat16(device) else "float32"
     if precision in ("bfloat16", "float32"):
-        return BFLOAT16 if precision == "bfloat16" else FLOAT32
+        return _BFLOAT16 if precision == "bfloat16" else _FLOAT32
     raise ValueError(f"unknown precision {precision!r}; choose 'auto', 'bfloat16' or 'float32'")
 
 
@@ -128,9 +135,9 @@ def _fast_bfloat16(device: torch.device) -> bool:
 
 
 def _principal_basis(X: torch.Tensor, mean: torch.Tensor) -> torch.Tensor | None:
-    """Orthonormal float64 basis (D x p) of the top principal components of a row sample, when few enough of them
-    (see _PCA_POINTS_PER_COMPONENT) hold >= 99% of its variance; else None. Any orthonormal basis keeps the ranking exact: this only decides
-    whether the cheaper ranking is worth trying."""
+    """Orthonormal float64 basis (D x p) of the top principal components of a row sample, when p components hold
+    >= 99% of its variance with p + 1 <= D / 4 and p <= N / _PCA_POINTS_PER_COMPONENT; else None. Any orthonormal
+    basis keeps the ranking exact: this only decides whether the cheaper ranking is worth trying."""
     n, dim = X.shape
     if dim < 16:
         return None
@@ -148,29 +155,37 @@ def _principal_basis(X: torch.Tensor, mean: torch.Tensor) -> torch.Tensor | None
 
 
 class _Scorer:
-    """Scores ``left[i] . right[j]``, the squared distance between the rounded centred rows (or their subspace
-    coordinates ``[P^T x, |x - P P^T x|]``) x_i and x_j, with what the certificate needs to know about them.
+    """Scores ``left[i] . right[j]``, the squared distance between rounded vectors x_i and x_j: the centred rows (or
+    their subspace coordinates ``[P^T v, |v - P P^T v|]``) times ``scale``, a power of two that puts every norm at
+    or below 1 (exact, and no overflow or loss to the float32 range in the scores), with what the certificate
+    needs to know about them.
 
-    ``left = [x, s_hi, s_lo, 1, 1]``, ``right = [-2x, 1, 1, s_hi, s_lo]`` where s_hi + s_lo = |x|^2 to twice the
-    dtype's precision; columns padded to a multiple of 32, which the matmul kernels prefer. In float64: ``norms``
-    of the unrounded vectors, ``rounding`` (norm of each row's rounding error) and ``relative_rounding`` (its
-    largest ratio to the norm), and ``slack``, a bound on how far ``|v_i - v_j|`` can exceed ``|X_i - X_j|``
-    through the centring and projection arithmetic.
+    ``left = [x, s_hi, s_lo, 1, 1]``, ``right = [-2x, 1, 1, s_hi, s_lo]``, where s_hi + s_lo is |x|^2 as summed in
+    float32 (the split keeps it to the dtype's precision squared); columns padded to a multiple of 32, which the
+    matmul kernels prefer. ``span`` is max |X|. In float64 and scaled units: upper bounds of the ``norms`` of the unrounded vectors and
+    of ``rounding`` (the norm of each row's rounding error), ``relative_rounding`` (the largest ratio of the two,
+    over a lower bound of the norm), and ``slack``, a bound
+    on how far ``|v_i - v_j|`` can exceed ``|X_i - X_j|`` through the centring and projection arithmetic.
     """
 
-    def __init__(self, X: torch.Tensor, mean: torch.Tensor, prec: _Precision, basis: torch.Tensor | None = None):
+    def __init__(
+        self, X: torch.Tensor, mean: torch.Tensor, span: float, prec: _Precision, basis: torch.Tensor | None = None
+    ):
         n, dim = X.shape
         self.prec = prec
         self.dim = dim if basis is None else basis.shape[1] + 1
+        largest = span + max(float(mean.amax()), -float(mean.amin()))  # bounds every |X - mean| entry
+        self.scale = math.ldexp(1.0, -math.frexp(largest * dim**0.5 * (1 + 1e-6))[1]) if largest > 0 else 1.0
         width = -(-(self.dim + 4) // 32) * 32
         self.left = torch.zeros((n, width), dtype=prec.dtype, device=X.device)
         self.right = torch.zeros((n, width), dtype=prec.dtype, device=X.device)
         self.norms = torch.empty(n, dtype=torch.float64, device=X.device)
         self.rounding = torch.empty(n, dtype=torch.float64, device=X.device)
+        grow = 1 + (self.dim + 2) * torch.finfo(X.dtype if basis is None else torch.float64).eps / 2
         step = max(1, _SCORE_BLOCK // max(width, dim))
         for s in range(0, n, step):  # in chunks: no second full copy of X
             rows = slice(s, s + step)
-            v = X[rows] - mean
+            v = (X[rows] - mean).mul_(self.scale)
             if basis is not None:
                 v = v.double()
                 y = v @ basis
@@ -182,13 +197,13 @@ class _Scorer:
             one = torch.ones_like(hi)
             self.left[rows, : self.dim + 4] = torch.cat([x, torch.stack([hi, lo, one, one], dim=1)], dim=1)
             self.right[rows, : self.dim + 4] = torch.cat([-2 * x, torch.stack([one, one, hi, lo], dim=1)], dim=1)
-            self.norms[rows] = torch.linalg.vector_norm(v, dim=1).double()
-            self.rounding[rows] = torch.linalg.vector_norm(v - x.to(v.dtype), dim=1).double()
+            # Norms summed in v's dtype, rounded up past their summation error (v - x is exact: x is v with fewer
+            # mantissa bits), so float32 input needs no float64 copy.
+            self.norms[rows] = torch.linalg.vector_norm(v, dim=1).double() * grow
+            self.rounding[rows] = torch.linalg.vector_norm(v - x.to(v.dtype), dim=1).double() * grow
         tiny = torch.finfo(torch.float64).tiny
-        self.relative_rounding = float((self.rounding / self.norms.clamp_min(tiny)).max())
-        eps = torch.finfo(X.dtype).eps
-        largest = max(float(X.amax()), -float(X.amin())) + max(float(mean.amax()), -float(mean.amin()))
-        self.slack = 4 * eps * largest * dim**0.5
+        self.relative_rounding = float((self.rounding / (self.norms / grow**2).clamp_min(tiny)).max())
+        self.slack = 4 * torch.finfo(X.dtype).eps * largest * dim**0.5 * self.scale
         if basis is not None:
             self.slack += 8 * _EPS64 * dim * float(self.norms.max())
 
@@ -200,33 +215,39 @@ class _Scorer:
         return scores
 
     def bound(self, rows: torch.Tensor, kth: torch.Tensor) -> torch.Tensor:
-        """The highest score a point nearer than ``kth`` to each row can have.
+        """The highest score a point nearer than ``kth`` (in the input's units) to each row can have.
 
         Such a point j has |v_j| < far = |v_i| + kth + slack, and the rounded vectors are nearer than kth + reach
         (both rounding errors added). Its score is that squared distance, plus the error of the |x|^2 columns
-        (a float32 sum of dim squares, then split in two) and of the float32 accumulation over dim + 4 terms whose
-        absolute sum is at most 2 (|x_i|^2 + |x_j|^2), rounded once to the output dtype.
+        (a float32 sum of dim squares, then split in two), of the float32 accumulation over dim + 4 terms whose
+        absolute sum is at most 2 (|x_i|^2 + |x_j|^2) (gamma_n = nU / (1 - nU)), and of subnormals flushed to
+        zero (at most 2^-126 per input and product, all below 2 in size), rounded once to the output dtype.
         """
+        kth = kth * self.scale
         norms, unit = self.norms[rows], self.prec.unit
         far = norms + kth + self.slack
         reach = self.rounding[rows] + self.relative_rounding * far + 2 * self.slack
         sq_sum = (norms + self.rounding[rows]).pow(2) + (far * (1 + self.relative_rounding)).pow(2)
-        return ((kth + reach).pow(2) + (3 * (self.dim + 4) * _U + unit**2) * sq_sum) * (1 + unit)
+        terms = 3 * (self.dim + 4) * _U
+        relative = terms / (1 - terms) + unit**2
+        return ((kth + reach).pow(2) + relative * sq_sum + 4 * (self.dim + 4) * _TINY) * (1 + unit)
 
 
 @contextlib.contextmanager
 def _full_precision_matmul():
-    """On CUDA, no TF32 and no reduced-precision bf16 reductions: the certificate assumes float32 accumulation."""
-    if not torch.cuda.is_available():
-        yield
-        return
-    flags = torch.backends.cuda.matmul
-    saved = flags.allow_tf32, flags.allow_bf16_reduced_precision_reduction
-    flags.allow_tf32 = flags.allow_bf16_reduced_precision_reduction = False
+    """float32 matmuls in full float32 ("highest": no TF32 on CUDA, no bf16 on CPU oneDNN) and, on CUDA, no
+    reduced-precision bf16 reductions: the certificate assumes float32 accumulation. These are process-wide
+    settings, restored on exit (not safe against other threads changing them meanwhile)."""
+    saved = torch.get_float32_matmul_precision()
+    cuda = torch.backends.cuda.matmul
+    saved_bf16 = cuda.allow_bf16_reduced_precision_reduction
+    torch.set_float32_matmul_precision("highest")
+    cuda.allow_bf16_reduced_precision_reduction = False
     try:
         yield
     finally:
-        flags.allow_tf32, flags.allow_bf16_reduced_precision_reduction = saved
+        torch.set_float32_matmul_precision(saved)
+        cuda.allow_bf16_reduced_precision_reduction = saved_bf16
 
 
 def _kth_upper(X: torch.Tensor, kth: torch.Tensor) -> torch.Tensor:
@@ -303,7 +324,8 @@ def _recompute(X: torch.Tensor, rows: torch.Tensor, cand: torch.Tensor, k: int) 
     step = max(1, _DIFF_BLOCK // max(1, cand.shape[1] * X.shape[1]))
     for s in range(0, len(rows), step):
         c = cand[s : s + step]
-        exact = torch.linalg.vector_norm(X[c] - X[rows[s : s + step]].unsqueeze(1), dim=-1)
+        r = rows[s : s + step].unsqueeze(1)
+        exact = torch.linalg.vector_norm(X[c] - X[r], dim=-1).masked_fill_(c == r, float("inf"))  # never self
         exact, order = exact.topk(k, dim=1, largest=False, sorted=True)
         out_d[s : s + step] = exact
         out_i[s : s + step] = c.gather(1, order)
@@ -321,8 +343,8 @@ def _widened_pass(
         bound = scorer.bound(r, _kth_upper(X, out_d[r, -1])).float() * (1 + 2.0**-20)  # float32, rounded up
         close = scorer.scores(r).float() <= bound.unsqueeze(1)
         close |= ~torch.isfinite(bound).unsqueeze(1)
-        close[torch.arange(len(r), device=X.device), r] = False
         close.scatter_(1, out_i[r], True)  # the current neighbours, so every row keeps at least k
+        close[torch.arange(len(r), device=X.device), r] = False
         ri, ci = close.nonzero(as_tuple=True)
         chunk = max(1, _DIFF_BLOCK // X.shape[1])
         d = torch.cat([torch.linalg.vector_norm(X[ci[s : s + chunk]] - X[r[ri[s : s + chunk]]], dim=1)
