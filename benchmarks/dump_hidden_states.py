@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
 
 from gelora.data import load_task, task_spec, text_pairs
 from gelora.io import atomic_write
 from gelora.measure.hidden_states import collect_hidden_states
 from gelora.models import load_backbone, load_tokenizer
+from gelora.profile import sample_texts
 
 
 def main() -> None:
@@ -30,8 +30,7 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     texts = text_pairs(load_task(f"glue/{args.task}")["train"], task_spec(args.task).text_columns)
-    keep = torch.randperm(len(texts), generator=torch.Generator().manual_seed(args.seed))[: args.num_samples]
-    texts = [texts[i] for i in sorted(keep.tolist())]
+    texts = sample_texts(texts, args.num_samples, args.seed)
     clouds = collect_hidden_states(load_backbone(args.model), load_tokenizer(args.model), texts, seed=args.seed)
     X = clouds[args.boundary].numpy()
 

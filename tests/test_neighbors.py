@@ -139,6 +139,19 @@ def test_exact_at_extreme_magnitudes(precision, magnitude):
     assert not bool((i == torch.arange(len(X)).unsqueeze(1)).any())
 
 
+def test_float32_matmul_precision_pinned_during_the_search_and_restored():
+    # A user's "medium" precision would let oneDNN run the float32 ranking in bf16, beyond the certificate's bound.
+    X = 1e4 + torch.randn(500, 8, dtype=torch.float64, generator=gen(8))
+    saved = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("medium")
+    try:
+        d, _ = nearest_neighbor_distances(X, 2, precision="float32")
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(saved)
+    torch.testing.assert_close(d, brute_force(X, 2).values, rtol=1e-12, atol=0)
+
+
 def test_self_excluded_by_index_so_duplicates_are_neighbours_at_zero():
     X = torch.tensor([[0.0, 0.0], [0.0, 0.0], [3.0, 4.0], [6.0, 8.0]], dtype=torch.float64)
     d, i = nearest_neighbor_distances(X, 1)

@@ -133,6 +133,15 @@ def estimate_boundaries(
     return sorted((b for shard in gather_objects(local) for b in shard), key=lambda b: b.index)
 
 
+def sample_texts(texts: list, num_samples: int | None, seed: int) -> list:
+    """The seeded random subset of ``num_samples`` texts a profile uses, in their original order (all when None
+    or when there are no more)."""
+    if num_samples is None or len(texts) <= num_samples:
+        return texts
+    keep = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed))[:num_samples]
+    return [texts[i] for i in sorted(keep.tolist())]
+
+
 def profile_model(
     model,
     tokenizer,
@@ -190,9 +199,7 @@ def profile_model(
     model_name = model_name or getattr(model, "name_or_path", "") or type(model).__name__
     if num_samples is not None and num_samples < 1:
         raise GeloraError(f"--num-samples must be at least 1 (texts to profile), got {num_samples}")
-    if num_samples is not None and len(texts) > num_samples:
-        keep = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed))[:num_samples]
-        texts = [texts[i] for i in sorted(keep.tolist())]
+    texts = sample_texts(texts, num_samples, seed)
     if pooling != "tokens" and len(texts) < MIN_POINTS:
         raise GeloraError(
             f"{len(texts)} texts give {len(texts)} points with {pooling!r} pooling; "

@@ -55,6 +55,25 @@ _BFLOAT16 = _Precision(torch.bfloat16, 2.0**-8)
 _FLOAT32 = _Precision(torch.float32, _U)
 
 
+@contextlib.contextmanager
+def _full_precision_matmul():
+    """float32 matmuls in full float32 ("highest": no TF32 on CUDA, no bf16 on CPU oneDNN) and, on CUDA, no
+    reduced-precision bf16 reductions: the certificate assumes float32 accumulation. These are process-wide
+    settings, set once around the whole search and restored on exit (not safe against other threads changing them
+    meanwhile)."""
+    saved = torch.get_float32_matmul_precision()
+    cuda = torch.backends.cuda.matmul
+    saved_bf16 = cuda.allow_bf16_reduced_precision_reduction
+    torch.set_float32_matmul_precision("highest")
+    cuda.allow_bf16_reduced_precision_reduction = False
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(saved)
+        cuda.allow_bf16_reduced_precision_reduction = saved_bf16
+
+
+@_full_precision_matmul()
 def nearest_neighbor_distances(
     X: torch.Tensor, k: int = 2, *, margin: int | None = None, precision: str = "auto", subspace: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,7 +125,8 @@ def nearest_neighbor_distances(
     basis = _principal_basis(X, mean) if subspace else None
     if basis is not None:
         rows = _ranked_pass(X, _Scorer(X, mean, span, prec, basis), rows, k, m, out_d, out_i)
-        log.debug("subspace ranking (%d of %d coordinates) left %d of %d rows", basis.shape[1] + 1, X.shape[1], len(rows), n)
+        log.debug("subspace ranking (%d of %d coordinates) left %d of %d rows", basis.shape[1] + 1, X.shape[1],
+                  len(rows), n)
     if len(rows):
         scorer = _Scorer(X, mean, span, prec)
         rows = _ranked_pass(X, scorer, rows, k, m, out_d, out_i)
@@ -164,10 +184,10 @@ class _Scorer:
 
     ``left = [x, s_hi, s_lo, 1, 1]``, ``right = [-2x, 1, 1, s_hi, s_lo]``, where s_hi + s_lo is |x|^2 as summed in
     float32 (the split keeps it to the dtype's precision squared); columns padded to a multiple of 32, which the
-    matmul kernels prefer. ``span`` is max |X|. In float64 and scaled units: upper bounds of the ``norms`` of the unrounded vectors and
-    of ``rounding`` (the norm of each row's rounding error), ``relative_rounding`` (the largest ratio of the two,
-    over a lower bound of the norm), and ``slack``, a bound
-    on how far ``|v_i - v_j|`` can exceed ``|X_i - X_j|`` through the centring and projection arithmetic.
+    matmul kernels prefer. ``span`` is max |X|. In float64 and scaled units: upper bounds of the ``norms`` of the
+    unrounded vectors and of ``rounding`` (the norm of each row's rounding error), ``relative_rounding`` (the
+    largest ratio of the two, over a lower bound of the norm), and ``slack``, a bound on how far ``|v_i - v_j|``
+    can exceed ``|X_i - X_j|`` through the centring and projection arithmetic.
     """
 
     def __init__(
@@ -211,8 +231,7 @@ class _Scorer:
 
     def scores(self, rows: torch.Tensor) -> torch.Tensor:
         """(len(rows) x N) scores, the self-matches set to +inf."""
-        with _full_precision_matmul():
-            scores = torch.mm(self.left[rows], self.right.T)
+        scores = torch.mm(self.left[rows], self.right.T)
         scores[torch.arange(len(rows), device=rows.device), rows] = float("inf")
         return scores
 
@@ -233,23 +252,6 @@ class _Scorer:
         terms = 3 * (self.dim + 4) * _U
         relative = terms / (1 - terms) + unit**2
         return ((kth + reach).pow(2) + relative * sq_sum + 4 * (self.dim + 4) * _TINY) * (1 + unit)
-
-
-@contextlib.contextmanager
-def _full_precision_matmul():
-    """float32 matmuls in full float32 ("highest": no TF32 on CUDA, no bf16 on CPU oneDNN) and, on CUDA, no
-    reduced-precision bf16 reductions: the certificate assumes float32 accumulation. These are process-wide
-    settings, restored on exit (not safe against other threads changing them meanwhile)."""
-    saved = torch.get_float32_matmul_precision()
-    cuda = torch.backends.cuda.matmul
-    saved_bf16 = cuda.allow_bf16_reduced_precision_reduction
-    torch.set_float32_matmul_precision("highest")
-    cuda.allow_bf16_reduced_precision_reduction = False
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(saved)
-        cuda.allow_bf16_reduced_precision_reduction = saved_bf16
 
 
 def _kth_upper(X: torch.Tensor, kth: torch.Tensor) -> torch.Tensor:
@@ -281,7 +283,8 @@ def _row_candidates(scorer: _Scorer, rows: torch.Tensor, m: int) -> tuple[torch.
     cand = torch.empty((len(rows), m), dtype=torch.long, device=rows.device)
     step = max(1, _SCORE_BLOCK // scorer.left.shape[0])
     for s in range(0, len(rows), step):  # in place, for the reason given in _recompute
-        top[s : s + step], cand[s : s + step] = scorer.scores(rows[s : s + step]).topk(m, dim=1, largest=False, sorted=False)
+        block = scorer.scores(rows[s : s + step])
+        top[s : s + step], cand[s : s + step] = block.topk(m, dim=1, largest=False, sorted=False)
     return top, cand
 
 
@@ -297,8 +300,7 @@ def _all_candidates(scorer: _Scorer, m: int) -> tuple[torch.Tensor, torch.Tensor
         rows = torch.arange(i0, min(n, i0 + block), device=best.device)
         for j0 in range(i0, n, block):
             j1 = min(n, j0 + block)
-            with _full_precision_matmul():
-                scores = torch.mm(scorer.left[i0 : i0 + block], scorer.right[j0:j1].T)
+            scores = torch.mm(scorer.left[i0 : i0 + block], scorer.right[j0:j1].T)
             if i0 == j0:
                 scores.fill_diagonal_(float("inf"))
             _merge(best, best_i, rows, scores, j0, m)
@@ -307,7 +309,9 @@ def _all_candidates(scorer: _Scorer, m: int) -> tuple[torch.Tensor, torch.Tensor
     return best, best_i
 
 
-def _merge(best: torch.Tensor, best_i: torch.Tensor, rows: torch.Tensor, scores: torch.Tensor, col0: int, m: int) -> None:
+def _merge(
+    best: torch.Tensor, best_i: torch.Tensor, rows: torch.Tensor, scores: torch.Tensor, col0: int, m: int
+) -> None:
     """Fold the ``m`` lowest entries of each row of ``scores`` (columns offset by ``col0``) into the running best."""
     vals, idx = scores.topk(min(m, scores.shape[1]), dim=1, largest=False, sorted=False)
     vals = torch.cat([best[rows], vals], dim=1)
