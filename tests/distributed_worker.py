@@ -71,7 +71,7 @@ def train_geolora(model: str, glue: str, batch_size: int, steps: int = 6) -> dic
 
     from gelora.distributed import launched_without_gpu
     from gelora.models import load_classifier, load_tokenizer
-    from gelora.train.geolora import GeoLoRAConfig, GeoLoRAIntegrator, apply_geolora, geolora_layers
+    from gelora.geolora import GeoLoRAConfig, GeoLoRAIntegrator, apply_geolora, geolora_layers
     from gelora.train.tasks import load_task_data, train_loader
 
     accelerator = Accelerator(cpu=launched_without_gpu())

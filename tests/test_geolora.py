@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from gelora.errors import GeloraError
-from gelora.train.geolora import GeoLoRAConfig, GeoLoRAIntegrator, apply_geolora, geolora_layers
-from gelora.train.geolora.truncation import budget_ranks, tolerance_rank
+from gelora.geolora import GeoLoRAConfig, GeoLoRAIntegrator, apply_geolora, geolora_layers
+from gelora.geolora.truncation import budget_ranks, tolerance_rank
 
 N = 16
 

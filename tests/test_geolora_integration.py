@@ -8,7 +8,7 @@ import transformers
 from peft import PeftModel
 
 from gelora.errors import GeloraError
-from gelora.train.geolora import (
+from gelora.geolora import (
     GeoLoRACallback,
     GeoLoRAConfig,
     GeoLoRAIntegrator,

@@ -79,7 +79,7 @@ def keep_trainable_weights(models, weights, output_dir) -> None:
 
     Keeps an adapter checkpoint at the adapter's size instead of the whole model's.
     """
-    from gelora.train.geolora import geolora_layers
+    from gelora.geolora import geolora_layers
 
     for model, state in zip(models, weights):
         trainable = {name for name, p in model.named_parameters() if p.requires_grad}

@@ -173,7 +173,7 @@ class AdaLoraBudgetState:
 
 def _geolora(config: TrainConfig, base, plan: RankPlan, info: dict[str, Any]) -> BuiltModel:
     """GeoLoRA on the plan's modules, starting from its ranks (uniform R, or GeLoRA's per-block ranks)."""
-    from gelora.train.geolora import GeoLoRAConfig, GeoLoRAIntegrator, apply_geolora
+    from gelora.geolora import GeoLoRAConfig, GeoLoRAIntegrator, apply_geolora
 
     start = plan.ranks_by_module()
     geo = GeoLoRAConfig(
@@ -234,7 +234,7 @@ def _eva(config: TrainConfig, base, plan, data: TaskData, accelerator) -> BuiltM
 
 def adapter_ranks(model: torch.nn.Module) -> dict[str, int]:
     """Rank of every adapted module as trained: LoRA's r, or AdaLoRA's count of singular values still alive."""
-    from gelora.train.geolora import GeoLoRALinear
+    from gelora.geolora import GeoLoRALinear
 
     ranks = {}
     for name, module in model.named_modules():

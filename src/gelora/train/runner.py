@@ -223,7 +223,7 @@ def _summary(config, data, model, accelerator, progress, started) -> dict[str, A
 
 def _trainable_params(model) -> int:
     """Trained numbers: GeoLoRA's at the final ranks (its buffers are sized for r_max), else requires_grad ones."""
-    from gelora.train.geolora import geolora_layers, trainable_parameter_count
+    from gelora.geolora import geolora_layers, trainable_parameter_count
 
     if geolora_layers(model):
         return trainable_parameter_count(model)
@@ -262,7 +262,7 @@ def _save_trained(model, tokenizer, out: Path, method: str) -> None:
 
     GeoLoRA adapters are exported as standard PEFT LoRA adapters at their final ranks.
     """
-    from gelora.train.geolora import export_to_peft, geolora_layers
+    from gelora.geolora import export_to_peft, geolora_layers
 
     def write(folder: Path) -> None:
         if geolora_layers(model):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from transformers import TrainerCallback
 
-from gelora.train.geolora.integrator import GeoLoRAIntegrator
+from gelora.geolora.integrator import GeoLoRAIntegrator
 
 
 class GeoLoRACallback(TrainerCallback):

@@ -11,10 +11,10 @@ from torch import nn
 from gelora.distributed import average_, broadcast_, unwrap_model
 from gelora.errors import GeloraError
 from gelora.io import atomic_write_json
-from gelora.train.geolora.config import GeoLoRAConfig
-from gelora.train.geolora.layer import GeoLoRALinear
-from gelora.train.geolora.model import geolora_config, geolora_layers, ranks, trainable_parameter_count
-from gelora.train.geolora.truncation import budget_ranks, tolerance_rank
+from gelora.geolora.config import GeoLoRAConfig
+from gelora.geolora.layer import GeoLoRALinear
+from gelora.geolora.model import geolora_config, geolora_layers, ranks, trainable_parameter_count
+from gelora.geolora.truncation import budget_ranks, tolerance_rank
 
 
 def _unwrap_optimizer(optimizer):

@@ -13,8 +13,8 @@ from torch import nn
 
 from gelora.errors import GeloraError
 from gelora.io import atomic_write, atomic_write_dir, atomic_write_json
-from gelora.train.geolora.config import GeoLoRAConfig
-from gelora.train.geolora.model import CONFIG_ATTRIBUTE, _set_submodule, apply_geolora, geolora_config, geolora_layers, ranks
+from gelora.geolora.config import GeoLoRAConfig
+from gelora.geolora.model import CONFIG_ATTRIBUTE, _set_submodule, apply_geolora, geolora_config, geolora_layers, ranks
 
 CONFIG_FILE = "geolora_config.json"
 WEIGHTS_FILE = "geolora_adapter.safetensors"

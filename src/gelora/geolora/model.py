@@ -9,8 +9,8 @@ from torch import nn
 
 from gelora.distributed import exclude_from_ddp_sync
 from gelora.errors import GeloraError
-from gelora.train.geolora.config import GeoLoRAConfig
-from gelora.train.geolora.layer import GeoLoRALinear
+from gelora.geolora.config import GeoLoRAConfig
+from gelora.geolora.layer import GeoLoRALinear
 
 CONFIG_ATTRIBUTE = "geolora_config"
 

@@ -1,11 +1,11 @@
 """GeoLoRA (Schotthöfer et al. 2024, arXiv 2410.18720): rank-adaptive adapters trained by geometric integration."""
 
-from gelora.train.geolora.callback import GeoLoRACallback
-from gelora.train.geolora.config import GeoLoRAConfig
-from gelora.train.geolora.export import export_to_peft, load_geolora, save_geolora
-from gelora.train.geolora.integrator import GeoLoRAIntegrator
-from gelora.train.geolora.layer import GeoLoRALinear
-from gelora.train.geolora.model import (
+from gelora.geolora.callback import GeoLoRACallback
+from gelora.geolora.config import GeoLoRAConfig
+from gelora.geolora.export import export_to_peft, load_geolora, save_geolora
+from gelora.geolora.integrator import GeoLoRAIntegrator
+from gelora.geolora.layer import GeoLoRALinear
+from gelora.geolora.model import (
     apply_geolora,
     find_target_modules,
     geolora_layers,

@@ -11,7 +11,7 @@ from gelora.errors import GeloraError
 
 @dataclass
 class GeoLoRAConfig:
-    """Settings for :func:`gelora.train.geolora.apply_geolora` and the integrator.
+    """Settings for :func:`gelora.geolora.apply_geolora` and the integrator.
 
     Parameters
     ----------
