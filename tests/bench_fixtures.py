@@ -54,7 +54,7 @@ class FakeTrain:
             "best": final,
             "final": final,
             "history": [final],
-            "trainable_params": 1000 * config.rank + (50_000 if config.method == "full" else 0),
+            "trainable_params": 1000 * config.lora_rank + (50_000 if config.method == "full" else 0),
             "median_step_seconds": 0.1 + (0.05 if config.method == "adalora" else 0.0),
             "wall_seconds": 10.0 + (10.0 if config.method == "adalora" else 0.0),
             "steps": 2,

@@ -20,7 +20,9 @@ STOP_AFTER_STEP = 3  # the interrupted run dies right after its checkpoint at th
 
 
 def train_config(model: str, glue: str, out: Path, method: str, batch_size: int, **overrides):
-    from gelora.train.config import PlanOptions, TrainConfig
+    from gelora.options import ProfileOptions
+    from gelora.train.config import TrainConfig
+    from gelora.train.methods import method_class
 
     settings = dict(
         model=model,
@@ -28,7 +30,7 @@ def train_config(model: str, glue: str, out: Path, method: str, batch_size: int,
         method=method,
         out=str(out),
         data_dir=glue,
-        rank=4,
+        rank=4 if method_class(method).uses_rank else None,
         epochs=2,
         batch_size=batch_size,
         max_length=24,
@@ -36,7 +38,7 @@ def train_config(model: str, glue: str, out: Path, method: str, batch_size: int,
         max_eval_samples=22,  # not a multiple of 8: the last evaluation batch is padded, then de-duplicated
         lora_dropout=0.0,
         progress=False,
-        plan_options=PlanOptions(num_samples=32),
+        profile_options=ProfileOptions(num_samples=32),
     )
     return TrainConfig(**(settings | overrides))
 
@@ -49,9 +51,9 @@ def train_until_checkpoint(config, step: int) -> None:
     """Run ``train(config)`` and stop it (like a kill) once the checkpoint at ``step`` is committed."""
     from gelora.train import checkpoint, runner
 
-    def save_then_stop(accelerator, out, progress):
-        saved = checkpoint.save_checkpoint(accelerator, out, progress)
-        if progress["global_step"] == step:
+    def save_then_stop(accelerator, out, state):
+        saved = checkpoint.save_checkpoint(accelerator, out, state)
+        if state.global_step == step:
             raise Interrupted
         return saved
 
@@ -72,11 +74,15 @@ def train_geolora(model: str, glue: str, batch_size: int, steps: int = 6) -> dic
     from gelora.distributed import launched_without_gpu
     from gelora.models import load_classifier, load_tokenizer
     from gelora.geolora import GeoLoRAConfig, GeoLoRAIntegrator, apply_geolora, geolora_layers
-    from gelora.train.tasks import load_task_data, train_loader
+    from gelora.train.config import TrainConfig
+    from gelora.train.loaders import train_loader
+    from gelora.train.tasks import make_task
 
     accelerator = Accelerator(cpu=launched_without_gpu())
     set_seed(0)
-    data = load_task_data("glue/rte", load_tokenizer(model), 24, glue, max_train_samples=steps * 8)
+    config = TrainConfig(model=model, task="glue/rte", method="geolora", out="", data_dir=glue, max_length=24,
+                         max_train_samples=steps * 8)
+    data = make_task(config).load(load_tokenizer(model))
     loader = train_loader(data, batch_size, seed=0)
     # S starts at 0.05 I (rank 3) so that truncation has singular values to choose between: ranks end at 2 and 3.
     geo = GeoLoRAConfig(["query", "value", "dense"], r_init=3, r_max=8, tau=0.2, init_s=0.05, augment_every=2, seed=0)
@@ -121,15 +127,15 @@ def profile(model: str, glue: str):
 
 def count_evaluated_rows(rows: list[int]) -> None:
     """Make the runner append the number of rows each evaluation scores to ``rows``."""
-    from gelora.train import runner
+    from gelora.train.tasks import classification
 
-    compute = runner.compute_metrics
+    compute = classification.compute_metrics
 
-    def counting(logits, labels, spec):
+    def counting(logits, labels, metrics, is_regression):
         rows.append(len(labels))
-        return compute(logits, labels, spec)
+        return compute(logits, labels, metrics, is_regression)
 
-    runner.compute_metrics = counting
+    classification.compute_metrics = counting
 
 
 def main(model: str, glue: str, out: str) -> None:

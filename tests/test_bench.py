@@ -13,6 +13,7 @@ from gelora.bench.report import _pm
 from gelora.bench.results import Summary, across_tasks, aggregate
 from gelora.cli import main
 from gelora.errors import GeloraError
+from gelora.options import PlanOptions, ProfileOptions
 
 KNOWN = ("gelora", "lora", "adalora", "eva", "full")
 
@@ -40,8 +41,9 @@ def test_parse_plain_alias_and_options():
     assert (lb.label, lb.method, lb.options) == ("gelora-lb", "gelora", {"rule": "lower-bound"})
     ab = parse_method("gelora:pooling=mean,offset=2", KNOWN)
     assert ab.label == "gelora:offset=2,pooling=mean"
-    assert ab.profile_options(512) == {"pooling": "mean", "estimator": "twonn", "num_samples": 512}
-    assert ab.plan_options(8) == {"rule": "budget", "offset": 2, "min_rank": 1, "budget_rank": 8}
+    assert ab.profile_options(512) == ProfileOptions(pooling="mean", estimator="twonn", num_samples=512)
+    assert ab.plan_options(8) == PlanOptions(rule="budget", offset=2, min_rank=1, budget_rank=8)
+    assert lb.plan_options(8).budget_rank is None  # the lower-bound rule spends no budget
     assert ab.folder == "gelora_offset=2_pooling=mean"
     assert parse_method("lora:rank=2", KNOWN).rank(8) == 2
     full = parse_method("full:lr=5e-5", KNOWN)
@@ -55,7 +57,7 @@ def test_parse_list_splits_methods_from_options():
 
 def test_gelora_geolora_gets_the_bench_plan_and_its_options():
     spec = parse_method("gelora-geolora:offset=0", (*KNOWN, "gelora-geolora"))
-    assert spec.is_gelora and spec.plan_options(8) == {"rule": "budget", "offset": 0, "min_rank": 1, "budget_rank": 8}
+    assert spec.is_gelora and spec.plan_options(8) == PlanOptions(rule="budget", offset=0, budget_rank=8)
     assert not parse_method("geolora", (*KNOWN, "geolora")).is_gelora
 
 
@@ -127,7 +129,8 @@ def test_bench_runs_skips_and_reports(tiny, tmp_path):
     gelora = [c for c in fake.configs if c.method == "gelora"]
     assert all(c.plan and c.plan.endswith(".plan.json") for c in gelora)
     assert all(c.resume for c in fake.configs)
-    assert {c.rank for c in fake.configs} == {4}
+    assert {c.rank for c in fake.configs if c.method != "gelora"} == {4}  # gelora: the plan has the budget
+    assert {c.rank for c in gelora} == {None}
     # one profile per task (shared by gelora and gelora-lb and both seeds), one plan per variant
     plans = tmp_path / "plans"
     assert len(list(plans.glob("*/profile-*.timing.json"))) == 2
@@ -238,8 +241,13 @@ def test_cli_bad_input(tiny, tmp_path, capsys, extra, message):
     assert message in err and "Traceback" not in err
 
 
-def test_cli_help_documents_method_specs(capsys):
-    with pytest.raises(SystemExit):
-        main(["bench", "--help"])
+def test_cli_help_documents_method_specs(capsys, monkeypatch):
+    from gelora.train import methods
+
+    # A method added to the registry is named in the help and accepted by --methods, with no change to the bench.
+    monkeypatch.setitem(methods.METHODS, "toy", type("Toy", (methods.LoRA,), {"name": "toy"}))
+    assert main(["bench", "--help"]) == 0
     out = capsys.readouterr().out
+    assert all(name in out for name in methods.METHODS)
+    assert parse_methods("toy,gelora:pooling=mean,gelora-lb")[0].method == "toy"
     assert "gelora:pooling=mean" in out and "gelora-lb" in out

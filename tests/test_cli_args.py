@@ -43,8 +43,8 @@ def test_negative_numbers_are_values():
 def test_help_lists_defaults_and_choices(capsys):
     parser, _ = parse(["m"])
     text = parser.format_help()
-    assert "[default: 8]" in text and "(a | b)" in text and "[default: 5e-4 for adapters]" in text
-    assert "--no-progress" in text and "--hidden" not in text
+    assert "[default: 8]" in text and "{a,b}" in text and "[default: 5e-4 for adapters]" in text
+    assert "--no-progress" in text and "turn off progress bar" in text and "--hidden" not in text
 
 
 def test_choices_are_enforced(capsys):

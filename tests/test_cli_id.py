@@ -43,7 +43,29 @@ def test_id_bad_files_give_one_line_errors(tmp_path, content, message, capsys):
 
 
 def test_help_lists_subcommands(capsys):
-    with pytest.raises(SystemExit) as e:
-        main(["--help"])
-    assert e.value.code == 0
-    assert "id" in capsys.readouterr().out
+    from gelora.cli import COMMANDS
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    listed = {line.split()[0] for line in out.splitlines() if line.startswith("    ") and line.split()}
+    assert {name for name, _ in COMMANDS} <= listed
+
+
+def test_train_help_lists_every_setting_with_its_default(capsys):
+    import dataclasses
+
+    from gelora.cli_args import cli_fields
+    from gelora.options import PlanOptions, ProfileOptions
+    from gelora.train.config import TrainConfig
+
+    assert main(["train", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # help lines wrap
+    for cls in (TrainConfig, ProfileOptions, PlanOptions):
+        for f in cli_fields(cls):
+            flag = f.name.replace("_", "-")
+            if f.metadata.get("positional"):
+                continue
+            assert f"--{flag}" in out or f"--no-{flag}" in out, f.name
+            default = f.default if f.default is not dataclasses.MISSING else None
+            if default not in (None, False, True) and not f.metadata.get("default_text"):
+                assert f"[default: {default}]" in out, f.name

@@ -108,7 +108,7 @@ def test_evaluation_gathers_every_row_once(two_processes):
 
 def test_run_checkpointed_on_two_processes_resumes_on_one(tiny, two_processes):
     run = two_processes / "interrupted"
-    progress = json.loads(next((run / "checkpoint").glob("*/progress.json")).read_text())
+    progress = json.loads(next((run / "checkpoint").glob("*/state.json")).read_text())
     assert progress["global_step"] == worker.STOP_AFTER_STEP and progress["global_batch_size"] == 8
     resume = dict(checkpoint_every=3, resume=True)
     with pytest.raises(GeloraError, match="pass --batch-size 8"):  # 4 x 1 process is another global batch

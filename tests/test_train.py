@@ -10,6 +10,7 @@ from train_fixtures import make_glue_dir, make_tiny_model
 
 from gelora.train import runner
 from gelora.train.config import TrainConfig
+from gelora.train.methods import METHODS
 
 
 @pytest.fixture(scope="module")
@@ -33,20 +34,23 @@ def tiny_config(tiny, out, **overrides) -> TrainConfig:
         max_eval_samples=16,
         progress=False,
     )
-    return TrainConfig(**(settings | overrides))
+    settings |= overrides
+    if settings["method"] in METHODS and not METHODS[settings["method"]].uses_rank:  # ranks from a plan, or none
+        settings["rank"] = None
+    return TrainConfig(**settings)
 
 
 @pytest.fixture
 def capture_trained(monkeypatch):
     """Keep the model that the runner saves, to compare it with what loads back from disk."""
     captured = {}
-    save = runner._save_trained
+    finish = runner.finish
 
-    def keep(model, tokenizer, out, method):
-        captured["model"] = model
-        save(model, tokenizer, out, method)
+    def keep(run):
+        captured["model"] = run.accelerator.unwrap_model(run.model)
+        return finish(run)
 
-    monkeypatch.setattr(runner, "_save_trained", keep)
+    monkeypatch.setattr(runner, "finish", keep)
     return captured
 
 

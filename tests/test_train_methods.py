@@ -10,22 +10,26 @@ from test_train import tiny, tiny_config  # noqa: F401  (the fixture)
 
 from gelora.models import load_tokenizer
 from gelora.train import runner
-from gelora.train.methods import adapter_ranks, build_model
-from gelora.train.tasks import load_task_data
+from gelora.train.methods import BuildContext, method_class
+from gelora.train.tasks import make_task
 
 
 def built(tiny, tmp_path, method, total_steps=8, **overrides):  # noqa: F811
+    """The method object, the model it builds for the tiny rte task, and the task's data."""
     from accelerate import Accelerator
 
-    config = tiny_config(tiny, tmp_path, method=method, **overrides)
+    config = tiny_config(tiny, tmp_path, method=method, max_eval_samples=8, **overrides)
+    task = make_task(config)
     tokenizer = load_tokenizer(config.model)
-    data = load_task_data(config.task, tokenizer, config.max_length, config.data_dir, config.max_train_samples, 8)
-    return build_model(config, data, tokenizer, total_steps, Accelerator()), data
+    data = task.load(tokenizer)
+    chosen = method_class(method)(config)
+    model = chosen.build(task.build_model(), BuildContext(config, task, data, tokenizer, Accelerator(), total_steps))
+    return chosen, model, data
 
 
 def test_adalora_loss_includes_orthogonal_regulariser(tiny, tmp_path):  # noqa: F811
-    b, data = built(tiny, tmp_path, "adalora")
-    model = b.model.eval()
+    _, model, data = built(tiny, tmp_path, "adalora")
+    model = model.eval()
     batch = data.collate(data.train[:4])
     out = model(**batch)
     regs = [
@@ -57,9 +61,8 @@ def test_adalora_update_and_allocate_every_step_reallocates_ranks(tiny, tmp_path
 
 
 def test_eva_initialises_from_svd_and_redistributes_ranks(tiny, tmp_path):  # noqa: F811
-    b, _ = built(tiny, tmp_path, "eva")
-    model = b.model
-    ranks = adapter_ranks(model)
+    eva, model, _ = built(tiny, tmp_path, "eva")
+    ranks = eva.ranks(model)
     assert sum(ranks.values()) == 4 * len(ranks)  # EVA keeps the total budget of r * modules ...
     assert len(set(ranks.values())) > 1 and max(ranks.values()) <= 2 * 4  # ... and moves it, up to rho * r
     config = model.peft_config["default"]
@@ -76,12 +79,12 @@ def test_every_adapter_method_trains_the_head_including_the_bert_pooler(tiny, tm
     # BERT's classifier reads the backbone's pooler (tanh of a dense layer on [CLS]): it is the head's first layer.
     from tiny_models import tiny_model
 
-    from gelora.train.methods import head_modules
-
+    head_modules = make_task(tiny_config(tiny, tmp_path)).head_modules
     assert head_modules(tiny_model("bert", head=True)) == ["classifier", "bert.pooler"]
     assert head_modules(tiny_model("roberta", head=True)) == ["classifier"]  # its head holds its own dense layer
     for method in ("lora", "adalora", "eva", "geolora"):
-        model = built(tiny, tmp_path / method, method)[0].model
+        (tmp_path / method).mkdir()
+        model = built(tiny, tmp_path / method, method)[1]
         trained = {n for n, p in model.named_parameters() if p.requires_grad}
         assert any(".pooler." in n for n in trained) and any("classifier" in n for n in trained), method
         assert not any("encoder.layer.0.attention.self.query.base_layer" in n or n.endswith("query.weight") for n in trained)

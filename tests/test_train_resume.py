@@ -23,7 +23,7 @@ def cli(config, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "gelora", "train", config.model,
         "--task", config.task, "--method", config.method, "--out", config.out, "--data-dir", config.data_dir,
-        "--rank", str(config.rank), "--epochs", str(config.epochs), "--batch-size", str(config.batch_size),
+        "--epochs", str(config.epochs), *(["--rank", str(config.rank)] if config.rank is not None else []), "--batch-size", str(config.batch_size),
         "--max-length", str(config.max_length), "--max-train-samples", str(config.max_train_samples),
         "--max-eval-samples", str(config.max_eval_samples), "--checkpoint-every", str(config.checkpoint_every),
         "--seed", str(config.seed), "--no-progress", *extra,
@@ -36,7 +36,7 @@ def wait_for_mid_epoch_checkpoint(proc: subprocess.Popen, out: Path, timeout: fl
     while time.monotonic() < deadline:
         assert proc.poll() is None, "the run ended before it could be killed"
         if latest.exists():
-            progress = json.loads((out / "checkpoint" / latest.read_text().strip() / "progress.json").read_text())
+            progress = json.loads((out / "checkpoint" / latest.read_text().strip() / "state.json").read_text())
             if progress["step_in_epoch"] > 0:
                 return progress
         time.sleep(0.005)

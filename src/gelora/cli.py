@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from gelora import __version__
+from gelora.cli_args import GeloraArgumentParser
 from gelora.errors import GeloraError
 
 # (subcommand, module under gelora.commands)
@@ -21,7 +22,7 @@ COMMANDS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = GeloraArgumentParser(
         prog="gelora",
         description="LoRA ranks from the geometry of the model (GeLoRA) and rank-adaptive GeoLoRA.",
     )
@@ -36,7 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or one line on a bad option: return its status, like any error
+        return e.code if isinstance(e.code, int) else 2
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

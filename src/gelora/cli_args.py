@@ -22,7 +22,7 @@ import dataclasses
 import re
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 MISSING = dataclasses.MISSING
@@ -38,16 +38,21 @@ class GeloraArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = _NEGATIVE_NUMBER
 
+    def error(self, message: str) -> typing.NoReturn:
+        """One line that names the problem (argparse's default repeats the whole usage first)."""
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
 
 def option(
     default: Any = MISSING,
     help: str = "",
     *,
-    choices: Sequence[Any] | None = None,
+    choices: Sequence[Any] | Callable[[], Sequence[Any]] | None = None,
     positional: bool = False,
     metavar: str | None = None,
     cli: bool = True,
     default_text: str | None = None,
+    parse_as: Callable[[str], Any] | None = None,
 ) -> Any:
     """A dataclass field that is also a command-line option.
 
@@ -57,17 +62,22 @@ def option(
         The field's default; without one the option is required (or positional).
     help : str
         One line for ``--help``.
-    choices : sequence, optional
-        The allowed values, listed in ``--help`` and checked by the parser.
+    choices : sequence or callable, optional
+        The allowed values, listed in ``--help`` and checked by the parser; a callable is asked when the parser is
+        built (for registries that may grow, such as the training methods).
     positional : bool
         An argument without ``--`` (e.g. ``MODEL``).
     cli : bool
         False for settings the library sets but users do not (no option is generated).
     default_text : str, optional
         How ``--help`` describes the default when the value itself is not telling (e.g. "5e-4 for adapters").
+    parse_as : callable, optional
+        How to read the option's text instead of the annotation's type (e.g. ``str``, leaving the conversion to the
+        dataclass, whose errors then read as gelora's own).
     """
-    metadata = {"help": help, "choices": tuple(choices) if choices else None, "positional": positional,
-                "metavar": metavar, "cli": cli, "default_text": default_text}
+    metadata = {"help": help, "choices": choices, "positional": positional,
+                "metavar": metavar, "cli": cli, "default_text": default_text,
+                "parse_as": parse_as}
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -116,28 +126,33 @@ def add_arguments(
         kind, optional = _base_type(hints[f.name])
         default = defaults.get(f.name, _default_of(f))
         flag = "--" + f.name.replace("_", "-")
-        help_text = meta.get("help", "")
+        help_text = meta.get("help", "").replace("%", "%%")  # argparse formats help with %
         shown = meta.get("default_text") or (None if default in (MISSING, None) else default)
         if kind is bool:
             if default:
                 parser.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
-                                    help=help_text)
+                                    help=f"turn off {help_text}")
             else:
                 parser.add_argument(flag, dest=f.name, action="store_true", help=help_text)
             continue
         kwargs: dict[str, Any] = {"help": help_text}
-        if typing.get_origin(kind) is list:
+        if meta.get("parse_as"):
+            kwargs["type"] = meta["parse_as"]
+            if meta.get("metavar"):
+                kwargs["metavar"] = meta["metavar"]
+            if isinstance(shown, tuple):
+                shown = ",".join(map(str, shown))
+        elif typing.get_origin(kind) is list:
             kwargs["type"] = _comma_list
             kwargs["metavar"] = meta.get("metavar") or "A,B,..."
             if isinstance(shown, list):
                 shown = ",".join(map(str, shown))
         else:
             kwargs["type"] = kind
-            if meta.get("metavar"):
-                kwargs["metavar"] = meta["metavar"]
-        if meta.get("choices"):
-            kwargs["choices"] = meta["choices"]
-            kwargs["help"] += f" ({' | '.join(map(str, meta['choices']))})"
+            kwargs["metavar"] = meta.get("metavar") or {int: "N", float: "X"}.get(kind)
+        choices = meta.get("choices")
+        if choices:
+            kwargs["choices"] = tuple(choices() if callable(choices) else choices)
         if shown is not None:
             kwargs["help"] += f" [default: {shown}]"
         if meta.get("positional"):
@@ -152,9 +167,3 @@ def from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:
     """An instance of ``cls`` from the parsed options that belong to it (fields without an option keep defaults)."""
     values = {f.name: getattr(args, f.name) for f in cli_fields(cls) if hasattr(args, f.name)}
     return cls(**(values | overrides))
-
-
-def given_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
-    """The ``dest`` names of the options that appear in ``argv`` (to tell a given value from a default)."""
-    strings = {s.split("=", 1)[0] for s in argv if s.startswith("--")}
-    return {a.dest for a in parser._actions if strings.intersection(a.option_strings)}

@@ -1,6 +1,6 @@
 """Method specs for ``gelora bench``: ``NAME[:KEY=VALUE,...]``, e.g. ``lora``, ``gelora-lb``, ``gelora:pooling=mean``.
 
-``NAME`` is any method the training runner knows (``gelora.train.config.METHODS``), so a method added there is
+``NAME`` is any method the training runner knows (``gelora.train.methods.METHODS``), so a method added there is
 benchmarkable without a change here, or an alias below that presets options. ``KEY=VALUE`` options:
 
 ``rank=R`` (every method)
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gelora.errors import GeloraError
-from gelora.train.config import PLANNED_METHODS  # trained from GeLoRA's plan: the bench plans once per task
+from gelora.options import ESTIMATORS, POOLINGS, RULES, PlanOptions, ProfileOptions
 
 GELORA = "gelora"
 
@@ -39,21 +39,22 @@ COMMON_OPTIONS = ("rank", "lr")
 INT_OPTIONS = {"rank": 1, "num_samples": 1, "offset": 0, "min_rank": 0}  # name -> smallest value
 
 
-def _choices() -> dict[str, tuple[str, ...]]:
-    from gelora.measure import ESTIMATORS
-    from gelora.measure.hidden_states import POOLINGS
-    from gelora.plan import RULES
-
-    return {"pooling": POOLINGS, "estimator": tuple(ESTIMATORS), "rule": RULES}
+CHOICES = {"pooling": POOLINGS, "estimator": ESTIMATORS, "rule": RULES}
 
 DEFAULT_METHODS = ("lora", "gelora", "gelora-lb", "adalora", "eva", "full")
 
 
 def runner_methods() -> tuple[str, ...]:
-    """The methods the training runner can train (its list is the source of truth)."""
-    from gelora.train.config import METHODS
+    """The methods the training runner can train (its registry is the source of truth)."""
+    from gelora.train.methods import METHODS
 
     return tuple(METHODS)
+
+
+def _planned() -> tuple[str, ...]:
+    from gelora.train.methods import planned_methods
+
+    return planned_methods()
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class MethodSpec:
     @property
     def is_gelora(self) -> bool:
         """Trained from GeLoRA's plan (GeLoRA itself, or GeoLoRA started at the planned ranks)."""
-        return self.method in PLANNED_METHODS
+        return self.method in _planned()
 
     @property
     def folder(self) -> str:
@@ -80,15 +81,19 @@ class MethodSpec:
     def lr(self, default: float | None) -> float | None:
         return self.options.get("lr", default)
 
-    def profile_options(self, num_samples: int) -> dict[str, Any]:
-        """What the profile depends on: GeLoRA variants that agree on it share one profile of the task."""
-        options = {k: self.options.get(k, v) for k, v in PROFILE_OPTIONS.items()}
-        return options | {"num_samples": self.options.get("num_samples", num_samples)}
+    def profile_options(self, num_samples: int) -> ProfileOptions:
+        """What the profile depends on: GeLoRA variants that agree on it share one profile of the task.
 
-    def plan_options(self, budget_rank: int) -> dict[str, Any]:
-        """How the plan turns the profile into ranks."""
+        Bootstrap intervals are left out: the ranks come from the point estimates.
+        """
+        options = {k: self.options.get(k, v) for k, v in PROFILE_OPTIONS.items()}
+        return ProfileOptions(**options, num_samples=self.options.get("num_samples", num_samples))
+
+    def plan_options(self, budget_rank: int) -> PlanOptions:
+        """How the plan turns the profile into ranks (the budget only under the budget rule)."""
         options = {k: self.options.get(k, v) for k, v in PLAN_OPTIONS.items()}
-        return options | {"budget_rank": self.rank(budget_rank)}
+        budget = self.rank(budget_rank) if options["rule"] == "budget" else None
+        return PlanOptions(**options, budget_rank=budget)
 
 
 def parse_method(text: str, known: tuple[str, ...] | None = None) -> MethodSpec:
@@ -100,7 +105,7 @@ def parse_method(text: str, known: tuple[str, ...] | None = None) -> MethodSpec:
     if method not in known:
         choices = ", ".join([*known, *ALIASES])
         raise GeloraError(f"unknown method {name!r} in --methods; choose from {choices} (options: NAME:KEY=VALUE,...)")
-    allowed = COMMON_OPTIONS + (GELORA_OPTIONS if method in PLANNED_METHODS else ())
+    allowed = COMMON_OPTIONS + (GELORA_OPTIONS if method in _planned() else ())
     given: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
         key, eq, value = item.partition("=")
@@ -124,7 +129,7 @@ def _convert(key: str, value: str, text: str) -> Any:
             raise GeloraError(f"option lr in {text!r} must be a positive number, got {value!r}")
         return lr
     if key not in INT_OPTIONS:
-        choices = _choices()[key]
+        choices = CHOICES[key]
         if value not in choices:
             raise GeloraError(f"option {key} in {text!r} must be one of {', '.join(choices)}, got {value!r}")
         return value

@@ -7,7 +7,6 @@ and beside each a ``.timing.json`` with the seconds it took, so a resumed bench 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from gelora.bench.methods import MethodSpec
 from gelora.bench.settings import BenchSettings
 from gelora.io import atomic_write_json
+from gelora.options import ProfileOptions
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,9 @@ class PlanRecord:
         return self.profile_seconds + self.plan_seconds
 
 
-def _key(options: dict[str, Any]) -> str:
-    return "-".join(f"{k}={v}" for k, v in options.items())
+def _key(options: ProfileOptions) -> str:
+    """The profile's file key: the options a bench varies (pooling, estimator, num_samples)."""
+    return f"pooling={options.pooling}-estimator={options.estimator}-num_samples={options.num_samples}"
 
 
 class PlanCache:
@@ -42,83 +43,73 @@ class PlanCache:
         self.root = out / "plans"
         self.settings = settings
         self._models: dict[str, Any] = {}
+        self._tasks: dict[str, Any] = {}
 
     def plan_for(self, task: str, spec: MethodSpec) -> PlanRecord:
-        """The plan of ``spec`` on ``task`` (profiling the model on the task's training texts if not done yet)."""
+        """The plan of ``spec`` on ``task`` (profiling the model on the task's training texts if not done yet).
+
+        The runner's own path (``profile_and_plan``) on the runner's own model and texts: a bench plan is the
+        plan ``gelora train`` would make, profiled once per task and profile options and shared by every seed.
+        """
         folder = self.root / task
         path = folder / f"{spec.folder}.plan.json"
         timing = _timing_path(path)
         if path.exists() and timing.exists():
             return PlanRecord(path, **json.loads(timing.read_text()))
-        from gelora.plan import plan_ranks
+        from gelora.train.methods import plan_from_profile
 
         profile, profile_seconds = self._profile(task, spec)
-        options = spec.plan_options(self.settings.budget_rank)
-        start = time.perf_counter()
-        plan = plan_ranks(
-            profile,
-            self._model(task),
-            rule=options["rule"],
-            offset=options["offset"],
-            min_rank=options["min_rank"],
-            budget_rank=options["budget_rank"],
-        )
-        plan_seconds = time.perf_counter() - start
+        plan, plan_seconds = plan_from_profile(profile, self._model(task), spec.plan_options(self.settings.budget_rank))
         plan.to_json(path)
         record = {"profile_seconds": profile_seconds, "plan_seconds": plan_seconds, "total_params": plan.total_params}
         atomic_write_json(timing, record)
         return PlanRecord(path, **record)
 
     def _profile(self, task: str, spec: MethodSpec):
-        from gelora.profile import Profile, profile_model
+        from gelora.profile import Profile
+        from gelora.train.methods import profile_texts
 
         options = spec.profile_options(self.settings.profile_samples)
         path = self.root / task / f"profile-{_key(options)}.json"
         timing = _timing_path(path)
         if path.exists() and timing.exists():
             return Profile.from_json(path), json.loads(timing.read_text())["seconds"]
-        from gelora.models import load_tokenizer
-
-        texts = self._texts(task)
-        model = self._model(task)
-        start = time.perf_counter()
+        train_task, data, tokenizer = self._task(task)
         # Seed 0 for every seed: the profile belongs to (task, model), and the bench charges its time to each run.
-        profile = profile_model(
-            model,
-            load_tokenizer(self.settings.model),
-            texts,
-            pooling=options["pooling"],
-            estimator=options["estimator"],
-            bootstrap=0,
+        profile, seconds = profile_texts(
+            self._model(task),
+            tokenizer,
+            data.profile_texts,
+            options,
             seed=0,
-            num_samples=options["num_samples"],
             max_length=self.settings.max_length,
-            progress=False,
             model_name=self.settings.model,
-            data={"task": task, "rows": len(texts)},
+            data={"task": train_task.name, "rows": len(data.profile_texts)},
         )
-        seconds = time.perf_counter() - start
         path.parent.mkdir(parents=True, exist_ok=True)
         profile.to_json(path)
         atomic_write_json(timing, {"seconds": seconds})
         return profile, seconds
 
-    def _texts(self, task: str) -> list[tuple[str, ...]]:
-        """The training texts the runs train on: the first ``max_train_samples`` rows, as the runner takes them."""
-        from gelora.data import load_task, task_spec, text_pairs
+    def _task(self, task: str):
+        """The runner's task, its training rows (the first ``max_train_samples``, as a run takes them), tokenizer."""
+        if task not in self._tasks:
+            from gelora.models import load_tokenizer
+            from gelora.train.config import TrainConfig
+            from gelora.train.tasks import make_task
 
-        train = load_task(task, self.settings.data_dir)["train"]
-        if self.settings.max_train_samples is not None:
-            train = train.select(range(min(self.settings.max_train_samples, len(train))))
-        return text_pairs(train, task_spec(task).text_columns)
+            s = self.settings
+            config = TrainConfig(model=s.model, task=task, method="lora", out="", max_length=s.max_length,
+                                 data_dir=s.data_dir, max_train_samples=s.max_train_samples, max_eval_samples=1)
+            train_task = make_task(config)
+            tokenizer = load_tokenizer(s.model)
+            self._tasks[task] = (train_task, train_task.load(tokenizer), tokenizer)
+        return self._tasks[task]
 
     def _model(self, task: str):
-        """The task's classifier, as the runner builds it, so module names in the plan match the trained model."""
+        """The task's model as the runner builds it, so module names in the plan match the trained model."""
         if task not in self._models:
-            from gelora.data import task_spec
-            from gelora.models import load_classifier
-
-            self._models[task] = load_classifier(self.settings.model, task_spec(task).num_labels).eval()
+            self._models[task] = self._task(task)[0].build_model().eval()
         return self._models[task]
 
 

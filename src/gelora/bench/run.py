@@ -17,8 +17,8 @@ from gelora.bench.settings import BenchSettings, claim_bench_dir
 from gelora.data import data_dir, task_spec
 from gelora.errors import GeloraError
 
-METRICS_FILE = "metrics.json"
-PLAN_FILE = "plan.json"  # the runner saves the plan it trained with here
+from gelora.train.checkpoint import METRICS_FILE
+from gelora.train.methods import PLAN_FILE  # the runner saves the plan it trained with here
 
 TrainFn = Callable[[Any], dict[str, Any]]
 
@@ -84,14 +84,16 @@ def check_data(settings: BenchSettings) -> None:
 
 def train_config(settings: BenchSettings, run: Run, plan: PlanRecord | None):
     from gelora.train.config import TrainConfig
+    from gelora.train.methods import method_class
 
+    uses_rank = method_class(run.spec.method).uses_rank
     return TrainConfig(
         model=settings.model,
         task=run.task,
         method=run.spec.method,
         out=str(run.out),
         plan=str(plan.path) if plan else None,
-        rank=run.spec.rank(settings.budget_rank),
+        rank=run.spec.rank(settings.budget_rank) if uses_rank else None,
         epochs=settings.epochs,
         lr=run.spec.lr(settings.lr),
         batch_size=settings.batch_size,

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gelora.bench.methods import MethodSpec, parse_methods
+from gelora.bench.methods import DEFAULT_METHODS, MethodSpec, parse_methods
+from gelora.cli_args import option
 from gelora.data import task_spec
 from gelora.errors import GeloraError
 from gelora.io import atomic_write_json
@@ -19,15 +20,22 @@ BENCH_FORMAT = "gelora.bench/1"
 # What a bench writes into its folder; --overwrite removes exactly these.
 OWNED = (BENCH_FILE, "runs", "plans", "results.jsonl", "results.md", "pareto.png")
 
-# --quick: CI-sized smoke runs (explicit flags still win).
-QUICK = {
-    "max_train_samples": 64,
-    "max_eval_samples": 64,
-    "max_length": 32,
-    "epochs": 1,
-    "seeds": (0,),
-    "profile_samples": 64,
-}
+# Defaults of the settings --quick changes (CI-sized smoke runs); explicit options still win.
+DEFAULTS = {"seeds": (0, 1, 2), "epochs": 3, "max_length": 128, "max_train_samples": None,
+            "max_eval_samples": None, "profile_samples": 512}
+QUICK = {"seeds": (0,), "epochs": 1, "max_length": 32, "max_train_samples": 64, "max_eval_samples": 64,
+         "profile_samples": 64}
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise GeloraError(f"--seeds must be comma-separated integers, e.g. 0,1,2 (got {text!r})") from None
+
+
+def _default(name: str) -> str:
+    return f"{DEFAULTS[name] if DEFAULTS[name] is not None else 'all'} (--quick: {QUICK[name]})".replace("(0, 1, 2)", "0,1,2").replace("(0,)", "0")
 
 
 @dataclass
@@ -35,24 +43,39 @@ class BenchSettings:
     """Every (task, method, seed) of the matrix is one run of the training runner with these shared settings.
 
     ``profile_samples`` caps the training texts GeLoRA profiles on (a method spec's ``num_samples`` overrides it).
+    Settings left None take their defaults, or the ``--quick`` ones.
     """
 
-    model: str
-    tasks: tuple[str, ...]
-    methods: tuple[str, ...]
-    seeds: tuple[int, ...]
-    budget_rank: int = 8
-    epochs: int = 3
-    lr: float | None = None
-    batch_size: int = 32
-    max_length: int = 128
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    profile_samples: int = 512
-    data_dir: str | None = None
-    quick: bool = False
+    model: str = option(help="Hub id, local model folder, or 'minilm'")
+    tasks: tuple[str, ...] = option(("rte", "mrpc", "stsb", "cola", "sst2"), "comma-separated GLUE tasks",
+                                    metavar="T1,T2,...", parse_as=str)
+    methods: tuple[str, ...] = option(DEFAULT_METHODS, "method specs NAME[:KEY=VALUE,...], see below",
+                                      metavar="SPECS", parse_as=str)
+    seeds: tuple[int, ...] | None = option(None, "comma-separated integers", default_text=_default("seeds"),
+                                           metavar="S1,S2,...", parse_as=str)
+    budget_rank: int = option(8, "R: the LoRA rank every method's budget matches")
+    epochs: int | None = option(None, "passes over the training rows", default_text=_default("epochs"))
+    lr: float | None = option(None, "learning rate", default_text="the runner's per method (5e-4 adapters, 2e-5 full)")
+    batch_size: int = option(32, "rows per step")
+    max_length: int | None = option(None, "tokens per row", default_text=_default("max_length"))
+    max_train_samples: int | None = option(None, "first N training rows", default_text=_default("max_train_samples"))
+    max_eval_samples: int | None = option(None, "first N evaluation rows", default_text=_default("max_eval_samples"))
+    profile_samples: int | None = option(None, "training texts GeLoRA profiles on",
+                                         default_text=_default("profile_samples"))
+    data_dir: str | None = option(None, "local GLUE folder", default_text="$GELORA_DATA_DIR, else the Hub")
+    quick: bool = option(False, "smoke run: 64 train/64 eval rows, length 32, 1 epoch, seed 0")
 
     def __post_init__(self) -> None:
+        if isinstance(self.tasks, str):
+            self.tasks = tuple(t.strip() for t in self.tasks.split(",") if t.strip())
+        if isinstance(self.seeds, str):
+            self.seeds = _int_tuple(self.seeds)
+        if isinstance(self.methods, str):
+            self.methods = tuple(spec.label for spec in parse_methods(self.methods))
+        defaults = QUICK if self.quick else DEFAULTS
+        for name, value in defaults.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         self.tasks = tuple(task_spec(t).name for t in self.tasks)
         self.methods = tuple(self.methods)
         self.seeds = tuple(self.seeds)

@@ -1,8 +1,10 @@
-"""The output folder: refuse to mix runs, and atomic checkpoints a killed run resumes from exactly.
+"""The run folder: refuse to mix runs, and atomic checkpoints a killed run resumes from exactly.
 
-Layout of ``DIR/checkpoint/``: one folder per checkpoint (``accelerator.save_state`` plus ``progress.json``), written
-under a ``.partial`` name and renamed when complete, and ``latest``, a one-line file naming the checkpoint to resume
-from. Rewriting ``latest`` (atomically) is the commit point; older checkpoints are deleted after it.
+Layout of ``DIR/checkpoint/``: one folder per checkpoint (``accelerator.save_state``, which holds the model's
+trainable tensors, optimizer, scheduler, RNG states and the registered ``TrainState``, plus ``state.json``, the same
+state for people), written under a ``.partial`` name and renamed when complete, and ``latest``, a one-line file
+naming the checkpoint to resume from. Rewriting ``latest`` (atomically) is the commit point; older checkpoints are
+deleted after it.
 """
 
 from __future__ import annotations
@@ -15,43 +17,50 @@ from typing import Any
 
 from gelora.errors import GeloraError
 from gelora.io import atomic_write_json, atomic_write_text
+from gelora.outdir import OutputFolder
 from gelora.train.config import TrainConfig
+from gelora.train.state import TrainState
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
 CHECKPOINT_DIR = "checkpoint"
 LATEST = "latest"
-PROGRESS = "progress.json"
+STATE_FILE = "state.json"
+RUN_FOLDER = OutputFolder(
+    marker=RUN_FILE,
+    owns=(RUN_FILE, METRICS_FILE, CHECKPOINT_DIR, "adapter", "model", "plan.json", "profile.json",
+          "rank_history.json", "rank_history.png", "logs"),
+    kind="run",
+)
+
+
+def has_started(out: Path) -> bool:
+    """A run counts as started once it wrote a checkpoint (or finished): before that a retry may start afresh."""
+    return (out / CHECKPOINT_DIR / LATEST).exists() or (out / METRICS_FILE).exists()
 
 
 def claim_output_dir(config: TrainConfig, accelerator) -> dict[str, Any] | None:
     """Make ``config.out`` this run's folder; return the finished metrics when ``--resume`` finds the run complete.
 
-    A folder holding another run (or anything else) is refused unless ``--overwrite`` (wipe it) or ``--resume``
-    (same run settings required) is given.
+    A folder holding another run (or anything else) is refused unless ``--overwrite`` (remove gelora's files) or
+    ``--resume`` (same run settings required) is given. A run that never reached its first checkpoint (it failed
+    or was killed) leaves a folder a plain retry may reuse.
     """
     out = Path(config.out)
-    if out.exists() and not out.is_dir():
-        raise GeloraError(f"--out {str(out)!r} is a file; give a folder")
-    occupied = out.exists() and any(out.iterdir())
-    run_file = out / RUN_FILE
-    if occupied and config.resume:
-        if not run_file.exists():
-            raise GeloraError(f"--out {str(out)!r} holds files but no {RUN_FILE}: not a gelora run to resume")
-        previous = TrainConfig.from_dict(json.loads(run_file.read_text()))
-        _check_same_run(previous, config)
-        if (out / METRICS_FILE).exists():
-            return json.loads((out / METRICS_FILE).read_text())
-    elif occupied and not config.overwrite:
-        what = "another gelora run" if run_file.exists() else "files"
-        raise GeloraError(
-            f"--out {str(out)!r} already holds {what}; pass --resume to continue it, --overwrite to replace it, "
-            "or choose another folder"
-        )
+    resuming = RUN_FOLDER.claim(
+        out,
+        config.run_identity(),
+        resume=config.resume,
+        overwrite=config.overwrite,
+        read_identity=lambda saved: TrainConfig.from_dict(saved).run_identity(),
+        is_started=has_started,
+    )
+    if resuming and (out / METRICS_FILE).exists():
+        return json.loads((out / METRICS_FILE).read_text())
     accelerator.wait_for_everyone()  # every process has checked before the main one changes anything
-    if accelerator.is_main_process:
-        if occupied and config.overwrite:
-            shutil.rmtree(out)
+    if accelerator.is_main_process and not resuming:
+        if out.exists():
+            RUN_FOLDER.clear(out)
         out.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     return None
@@ -63,36 +72,35 @@ def record_run(config: TrainConfig, accelerator) -> None:
         atomic_write_json(Path(config.out) / RUN_FILE, config.to_dict())
 
 
-def _check_same_run(previous: TrainConfig, config: TrainConfig) -> None:
-    old, new = previous.run_identity(), config.run_identity()
-    differ = [k for k in new if old.get(k) != new[k]]
-    if differ:
-        changes = ", ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in differ)
-        raise GeloraError(
-            f"--resume: {config.out!r} holds a run with different settings ({changes}); "
-            "use the original settings, or --overwrite to start over"
-        )
+def forget_unstarted_run(out: Path, created: bool) -> None:
+    """After a failure before the first checkpoint: remove what the run wrote (and the folder if it made it)."""
+    if has_started(out):
+        return
+    RUN_FOLDER.clear(out)
+    if created and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
 
 
-def keep_trainable_weights(models, weights, output_dir) -> None:
-    """``save_state`` hook: store only trainable tensors; frozen ones come back when the base model is rebuilt.
+def trainable_weights_only(keeps: tuple[str, ...]):
+    """A ``save_state`` hook that stores only trainable tensors plus entries starting with ``keeps``.
 
-    Keeps an adapter checkpoint at the adapter's size instead of the whole model's.
+    Frozen weights come back when the base model is rebuilt, so a checkpoint has the adapter's size, not the
+    model's.
     """
-    from gelora.geolora import geolora_layers
 
-    for model, state in zip(models, weights):
-        trainable = {name for name, p in model.named_parameters() if p.requires_grad}
-        # GeoLoRA's bases and ranks are not trained by the optimizer but change every step.
-        geolora = tuple(f"{name}." for name in geolora_layers(model))
-        for key in [k for k in state if k not in trainable and not k.startswith(geolora or ("\0",))]:
-            del state[key]
+    def hook(models, weights, output_dir) -> None:
+        for model, state in zip(models, weights):
+            trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+            for key in [k for k in state if k not in trainable and not (keeps and k.startswith(keeps))]:
+                del state[key]
+
+    return hook
 
 
-def save_checkpoint(accelerator, out: str | os.PathLike, progress: dict[str, Any]) -> Path:
-    """Write model, optimizer, registered state (scheduler, ...) and RNG states of every process, then ``progress``."""
+def save_checkpoint(accelerator, out: str | os.PathLike, state: TrainState) -> Path:
+    """Write model, optimizer, registered state (``state``, scheduler, ...) and RNG states of every process."""
     root = Path(out) / CHECKPOINT_DIR
-    name = f"epoch{progress['epoch']:03d}-step{progress['global_step']:08d}"
+    name = f"epoch{state.epoch:03d}-step{state.global_step:08d}"
     final, partial = root / name, root / f"{name}.partial"
     if accelerator.is_main_process:
         for stale in (partial, final):  # left by a run killed while checkpointing
@@ -102,7 +110,7 @@ def save_checkpoint(accelerator, out: str | os.PathLike, progress: dict[str, Any
     accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        atomic_write_json(partial / PROGRESS, progress)
+        atomic_write_json(partial / STATE_FILE, state.state_dict())
         os.replace(partial, final)
         atomic_write_text(root / LATEST, name + "\n")
         for old in root.iterdir():
@@ -112,24 +120,24 @@ def save_checkpoint(accelerator, out: str | os.PathLike, progress: dict[str, Any
     return final
 
 
-def load_checkpoint(accelerator, out: str | os.PathLike) -> dict[str, Any] | None:
-    """Restore the latest checkpoint into the prepared objects; return its progress, or None when there is none."""
+def load_checkpoint(accelerator, out: str | os.PathLike) -> bool:
+    """Restore the latest checkpoint into the prepared and registered objects; False when there is none."""
     root = Path(out) / CHECKPOINT_DIR
     if not (root / LATEST).exists():
-        return None
+        return False
     folder = root / (root / LATEST).read_text().strip()
-    accelerator.load_state(str(folder), strict=False)  # frozen weights are not in it (keep_trainable_weights)
-    return json.loads((folder / PROGRESS).read_text())
+    accelerator.load_state(str(folder), strict=False)  # frozen weights are not in it (trainable_weights_only)
+    return True
 
 
-def check_global_batch(progress: dict[str, Any], batch_size: int, num_processes: int) -> None:
+def check_global_batch(state: TrainState, batch_size: int, num_processes: int) -> None:
     """Refuse to resume with a global batch other than the checkpoint's: its positions count steps of that size.
 
     The number of processes may change (say 2 GPUs to 1) when ``--batch-size`` changes with it: the run then
     continues from the same global step, on the same samples, with the same learning-rate schedule.
     """
-    saved = progress.get("global_batch_size")
-    if saved is None or saved == batch_size * num_processes:
+    saved = state.global_batch_size
+    if saved == batch_size * num_processes:
         return
     fix = (
         f"pass --batch-size {saved // num_processes}"

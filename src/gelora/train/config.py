@@ -1,113 +1,134 @@
-"""What a training run is: one ``TrainConfig`` (a plain dataclass, JSON-serialisable)."""
+"""What a training run is: one ``TrainConfig`` (a plain, JSON-serialisable dataclass that also generates the CLI).
+
+Every field is one ``gelora train`` option (``gelora.cli_args``): its help, choices and default live here and
+nowhere else. ``validate`` checks everything that can be checked before data or a model is loaded; the task and
+the method add their own checks (``Task.validate``, ``Method.validate``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
-from gelora.data import task_spec
+from gelora.cli_args import option
 from gelora.errors import GeloraError
+from gelora.options import PlanOptions, ProfileOptions
 
-METHODS = ("gelora", "lora", "adalora", "eva", "full", "geolora", "gelora-geolora")
-PLANNED_METHODS = ("gelora", "gelora-geolora")  # methods whose ranks come from a GeLoRA profile and plan
+DEFAULT_RANK = 8
+MIXED_PRECISION = ("no", "fp16", "bf16")
+# Accelerate's trackers and the package each one needs.
+TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "comet_ml": "comet_ml",
+            "aim": "aim", "clearml": "clearml", "dvclive": "dvclive"}
 
-# Learning rates that work for BERT-sized models: adapters tolerate (and need) far larger steps than full fine-tuning.
-DEFAULT_LR = {"full": 2e-5}
-DEFAULT_ADAPTER_LR = 5e-4
 
+def _method_names() -> tuple[str, ...]:
+    from gelora.train.methods import METHODS
 
-@dataclass
-class PlanOptions:
-    """How the ``gelora`` method profiles the model and turns the profile into ranks (ignored with ``--plan``)."""
-
-    pooling: str = "tokens"
-    estimator: str = "twonn"
-    num_samples: int = 1000
-    bootstrap: int = 0  # the ranks come from the point estimates; intervals only add time
-    rule: str = "lower-bound"
-    offset: int = 1
-    min_rank: int = 1
-    budget_rank: int | None = None
+    return tuple(METHODS)
 
 
 @dataclass
 class TrainConfig:
-    """One fine-tuning run.
+    """One fine-tuning run. ``out`` receives metrics.json, the adapter (or full model), checkpoints and, for
+    GeLoRA, the profile and plan. ``batch_size`` is per process."""
 
-    ``out`` receives metrics.json, the adapter (or full model), checkpoints and, for ``gelora``, profile and plan.
-    ``lr=None`` picks a per-method default (2e-5 for full fine-tuning, 5e-4 for adapters); ``lora_alpha=None``
-    scales every adapted module by alpha / r = 2 whatever its rank.
-    ``batch_size`` is per process; ``max_steps`` stops early (for smoke tests and budgets).
-    """
-
-    model: str
-    task: str
-    method: str
-    out: str
-    plan: str | None = None
-    rank: int = 8
-    epochs: int = 3
-    lr: float | None = None
-    batch_size: int = 32
-    max_length: int = 128
-    seed: int = 0
-    resume: bool = False
-    overwrite: bool = False
-    data_dir: str | None = None
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    max_steps: int | None = None
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.06
-    max_grad_norm: float = 1.0
-    lora_alpha: float | None = None  # None: alpha = 2 r in every module
-    lora_dropout: float = 0.1
-    target_modules: list[str] | None = None
-    eval_every_epoch: bool = True
-    checkpoint_every: int = 200
-    eva_rho: float = 2.0
-    adalora_orth_reg_weight: float = 0.5
-    geolora_tau: float = 0.15  # the authors' GLUE setting
-    geolora_r_max: int | None = None  # None: twice the largest starting rank
-    geolora_augment_every: int = 1  # geometric step every N optimizer steps; AdamW trains S in between
-    geolora_lr: float | None = None  # step size of S inside the geometric step (None: the optimizer's lr)
+    model: str = option(help="Hub id, local model folder, or 'minilm'", positional=True)
+    task: str = option(help="glue/<name>: cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp")
+    method: str = option(help="how to fine-tune", choices=_method_names)
+    out: str = option(help="output folder (metrics.json, adapter/, checkpoint/)")
+    plan: str | None = option(None, "gelora, gelora-geolora: a plan.json from 'gelora plan' instead of profiling now")
+    rank: int | None = option(None, "LoRA rank; AdaLoRA's average final rank; EVA's and GeoLoRA's starting rank",
+                              default_text=str(DEFAULT_RANK))
+    epochs: int = option(3, "passes over the training rows")
+    lr: float | None = option(None, "learning rate", default_text="the method's: 5e-4 for adapters, 2e-5 for full")
+    batch_size: int = option(32, "rows per step and process")
+    max_length: int = option(128, "tokens per row (longer rows are truncated)")
+    seed: int = option(0, "seeds data order, initialisation, dropout and profiling")
+    resume: bool = option(False, "continue the run in --out from its last checkpoint")
+    overwrite: bool = option(False, "delete the gelora run in --out and start over")
+    data_dir: str | None = option(None, "local GLUE folder", default_text="$GELORA_DATA_DIR, else the Hub")
+    max_train_samples: int | None = option(None, "use the first N training rows")
+    max_eval_samples: int | None = option(None, "use the first N evaluation rows")
+    max_steps: int | None = option(None, "stop after N optimizer steps")
+    checkpoint_every: int = option(200, "optimizer steps between checkpoints (also at every epoch end)")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    warmup_ratio: float = option(0.06, "share of the steps with a linear learning-rate warm-up, in [0, 1]")
+    max_grad_norm: float = option(1.0, "clip gradients to this norm (0: no clipping)")
+    lora_alpha: float | None = option(None, "fixed LoRA alpha", default_text="2 x each module's rank")
+    lora_dropout: float = option(0.1, "dropout on the adapters' input, in [0, 1)")
+    target_modules: list[str] | None = option(None, "module names to adapt", default_text="every linear layer "
+                                              "in each block")
+    eval_every_epoch: bool = option(True, "evaluation after every epoch (then only at the end)")
+    mixed_precision: str | None = option(None, "autocast precision", choices=MIXED_PRECISION,
+                                         default_text="accelerate config's, else no")
+    report_to: list[str] | None = option(None, "experiment trackers through Accelerate (e.g. tensorboard, wandb): "
+                                         "loss, learning rate, evaluation metrics, ranks")
+    eva_rho: float = option(2.0, "EVA: a module may get up to rho x R ranks (>= 1)")
+    adalora_orth_reg_weight: float = option(0.5, "AdaLoRA: weight of the orthogonality regulariser in the loss")
+    geolora_tau: float = option(0.15, "GeoLoRA: relative truncation tolerance, in [0, 1) (the authors' GLUE value)")
+    geolora_r_max: int | None = option(None, "GeoLoRA: largest rank a module may grow to",
+                                       default_text="2 x its starting rank")
+    geolora_augment_every: int = option(1, "GeoLoRA: geometric step every N optimizer steps, AdamW on S between")
+    geolora_lr: float | None = option(None, "GeoLoRA: step size of S in the geometric step", default_text="--lr")
     # y = W0 x + s V S U^T x. U, V are orthonormal, so S must reach the size of dW's singular values; s = 10 lets
     # a step of the adapters' lr move the function about as far as LoRA's (alpha = 2r) step does on MiniLM-sized
     # layers. With s = 1, S stayed near 1e-5 after 32 steps of lr 2e-3 and the adapter learned nothing.
-    geolora_scaling: float = 10.0
-    plan_options: PlanOptions = field(default_factory=PlanOptions)
-    progress: bool = True
+    geolora_scaling: float = option(10.0, "GeoLoRA: fixed output scale s in W0 + s V S U^T")
+    progress: bool = option(True, "the progress bar")
+    profile_options: ProfileOptions = field(default_factory=ProfileOptions, metadata={"cli": False})
+    plan_options: PlanOptions = field(default_factory=PlanOptions, metadata={"cli": False})
+
+    @property
+    def lora_rank(self) -> int:
+        return self.rank if self.rank is not None else DEFAULT_RANK
 
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR.get(self.method, DEFAULT_ADAPTER_LR)
+        from gelora.train.methods import method_class
+
+        return self.lr if self.lr is not None else method_class(self.method).default_lr
 
     def validate(self) -> None:
         """Raise ``GeloraError`` for settings that cannot work, before anything is loaded."""
-        if self.method not in METHODS:
-            raise GeloraError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
-        task_spec(self.task)
-        if self.plan is not None and self.method not in PLANNED_METHODS:
-            raise GeloraError(
-                f"--plan only applies to --method {' or '.join(PLANNED_METHODS)} (got --method {self.method}); "
-                "drop --plan"
-            )
-        if self.rank < 1:
-            raise GeloraError(f"--rank must be at least 1 (got {self.rank}); LoRA with rank 0 trains nothing")
-        counts = ("epochs", "batch_size", "max_length", "checkpoint_every")
-        for name in (*counts, "max_train_samples", "max_eval_samples", "max_steps"):
+        from gelora.train.methods import method_class
+        from gelora.train.tasks import make_task
+
+        method_class(self.method).validate(self)
+        make_task(self).validate()
+        counts = ("epochs", "batch_size", "max_length", "checkpoint_every", "geolora_augment_every")
+        for name in (*counts, "rank", "max_train_samples", "max_eval_samples", "max_steps", "geolora_r_max"):
             value = getattr(self, name)
-            if value is not None and value < 1:  # None: no limit
+            if value is not None and value < 1:  # None: the default / no limit
                 raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
+        if self.seed < 0:
+            raise GeloraError(f"--seed must be a non-negative integer (got {self.seed})")
         if self.learning_rate <= 0:
-            raise GeloraError(f"--lr must be positive (got {self.lr})")
+            raise GeloraError(f"--lr must be positive (got {self.lr:g})")
+        for name, low, high, closed in (("warmup_ratio", 0, 1, True), ("lora_dropout", 0, 1, False),
+                                        ("geolora_tau", 0, 1, False)):
+            value = getattr(self, name)
+            if not (low <= value <= high if closed else low <= value < high):
+                interval = f"[{low}, {high}{']' if closed else ')'}"
+                raise GeloraError(f"--{name.replace('_', '-')} must be in {interval} (got {value:g})")
+        for name in ("weight_decay", "max_grad_norm"):
+            if getattr(self, name) < 0:
+                raise GeloraError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(self, name):g})")
         if self.resume and self.overwrite:
             raise GeloraError("--resume and --overwrite contradict each other; pass one of them")
-        if not 0 <= self.geolora_tau < 1:
-            raise GeloraError(f"--geolora-tau must be in [0, 1) (got {self.geolora_tau})")
         if self.eva_rho < 1:
-            raise GeloraError(f"EVA's rho must be >= 1 (got {self.eva_rho})")
+            raise GeloraError(f"--eva-rho must be >= 1 (got {self.eva_rho:g})")
+        if self.lora_alpha is not None and self.lora_alpha <= 0:
+            raise GeloraError(f"--lora-alpha must be positive (got {self.lora_alpha:g})")
+        for tracker in self.report_to or ():
+            if tracker not in TRACKERS:
+                raise GeloraError(f"--report-to {tracker!r} is not a tracker; choose from {', '.join(TRACKERS)}")
+            if importlib.util.find_spec(TRACKERS[tracker]) is None:
+                raise GeloraError(f"--report-to {tracker} needs the package {TRACKERS[tracker]}: pip install "
+                                  f"{TRACKERS[tracker]}")
+        self.profile_options.validate()
+        self.plan_options.validate()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -115,14 +136,15 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
+        d["profile_options"] = ProfileOptions(**d.get("profile_options", {}))
         d["plan_options"] = PlanOptions(**d.get("plan_options", {}))
         return cls(**d)
 
     def run_identity(self) -> dict[str, Any]:
-        """The settings that make two runs the same run (what ``--resume`` must match)."""
-        d = self.to_dict()
+        """The settings that make two runs the same run (what ``--resume`` must match), defaults resolved."""
+        d = self.to_dict() | {"lr": self.learning_rate, "rank": self.lora_rank}
         # batch_size is per process: a resume may change it with the number of processes (checked as the global
         # batch against the checkpoint, see checkpoint.check_global_batch).
-        for key in ("out", "resume", "overwrite", "progress", "data_dir", "batch_size"):
+        for key in ("out", "resume", "overwrite", "progress", "data_dir", "batch_size", "report_to"):
             d.pop(key)
         return d

@@ -1,12 +1,12 @@
-"""GLUE metrics from predictions (scikit-learn and scipy), keyed by the names in ``TaskSpec.metrics``."""
+"""Classification and regression metrics from predictions (scikit-learn and scipy), by name."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
-
-from gelora.data import TaskSpec
 
 
 def _correlation(fn, preds: np.ndarray, labels: np.ndarray) -> float:
@@ -19,19 +19,18 @@ def _correlation(fn, preds: np.ndarray, labels: np.ndarray) -> float:
 METRICS = {
     "accuracy": lambda p, y: float(accuracy_score(y, p)),
     "f1": lambda p, y: float(f1_score(y, p, zero_division=0.0)),
+    "macro_f1": lambda p, y: float(f1_score(y, p, average="macro", zero_division=0.0)),
     "matthews_correlation": lambda p, y: float(matthews_corrcoef(y, p)),
     "pearson": lambda p, y: _correlation(stats.pearsonr, p, y),
     "spearman": lambda p, y: _correlation(stats.spearmanr, p, y),
 }
 
 
-def predictions(logits: np.ndarray, spec: TaskSpec) -> np.ndarray:
-    """Class ids (argmax) for classification, the single output for regression."""
-    return logits[:, 0] if spec.is_regression else logits.argmax(axis=-1)
-
-
-def compute_metrics(logits: np.ndarray, labels: np.ndarray, spec: TaskSpec) -> dict[str, float]:
-    """Every metric of the task, from raw logits of shape ``(n, num_labels)``."""
-    preds = predictions(np.asarray(logits), spec)
+def compute_metrics(
+    logits: np.ndarray, labels: np.ndarray, metrics: Sequence[str], is_regression: bool
+) -> dict[str, float]:
+    """Every named metric from raw logits of shape ``(n, num_labels)``: argmax classes, or the one regression output."""
+    logits = np.asarray(logits)
+    preds = logits[:, 0] if is_regression else logits.argmax(axis=-1)
     labels = np.asarray(labels)
-    return {name: METRICS[name](preds, labels) for name in spec.metrics}
+    return {name: METRICS[name](preds, labels) for name in metrics}

@@ -1,32 +1,68 @@
-"""``train(config)``: one fine-tuning run, a loop that reads top to bottom (Accelerate for devices and processes)."""
+"""``train(config)``: one fine-tuning run as set-up, loop and finish (Accelerate for devices and processes).
+
+The runner knows tasks and methods only through their interfaces (``gelora.train.tasks.Task``,
+``gelora.train.methods.Method``): it never names one.
+"""
 
 from __future__ import annotations
 
 import resource
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from gelora.io import atomic_write_dir, atomic_write_json
-from gelora.models import load_tokenizer
 from gelora.train.checkpoint import (
     METRICS_FILE,
     check_global_batch,
     claim_output_dir,
-    keep_trainable_weights,
+    forget_unstarted_run,
     load_checkpoint,
     record_run,
     save_checkpoint,
+    trainable_weights_only,
 )
 from gelora.train.config import TrainConfig
-from gelora.train.methods import BuiltModel, adapter_ranks, build_model
-from gelora.train.metrics import compute_metrics
-from gelora.train.tasks import eval_loader, load_task_data, train_loader
+from gelora.train.loaders import eval_loader, train_loader
+from gelora.train.methods import BuildContext, Method, method_class
+from gelora.train.state import TrainState
+from gelora.train.tasks import Task, TaskData, make_task
+
+TRACKER_DIR = "logs"
+
+
+@dataclass
+class Run:
+    """Everything the loop needs, as ``setup`` prepares it."""
+
+    config: TrainConfig
+    accelerator: Any
+    task: Task
+    data: TaskData
+    tokenizer: Any
+    method: Method
+    model: torch.nn.Module
+    optimizer: Any
+    scheduler: Any
+    loader: Any
+    evaluation: Any
+    trainable: list[torch.nn.Parameter]
+    state: TrainState
+    total_steps: int
+    started: float  # perf_counter at the start of this session
+    prior_seconds: float  # wall time of earlier (interrupted) sessions
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.loader)
+
+    def elapsed(self) -> float:
+        return self.prior_seconds + time.perf_counter() - self.started
 
 
 def train(config: TrainConfig) -> dict[str, Any]:
@@ -35,149 +71,184 @@ def train(config: TrainConfig) -> dict[str, Any]:
     Deterministic given ``config.seed`` on CPU; a run killed at any point and restarted with ``resume=True`` ends
     with the same weights and metrics as one that was never interrupted.
     """
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
-    from transformers import get_linear_schedule_with_warmup
-
     config.validate()
-    started = time.perf_counter()
-    cuda = torch.cuda.is_available()
-    # cpu=True on a CPU-only machine is what lets torchrun / accelerate launch start gloo data parallelism there.
-    accelerator = Accelerator(cpu=not cuda, mixed_precision="bf16" if cuda else "no")
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()  # peak of this run, not of earlier runs in the same process
+    accelerator = _accelerator(config)
+    out = Path(config.out)
+    created = not out.exists()
     finished = claim_output_dir(config, accelerator)
     if finished is not None:
         return finished
-    set_seed(config.seed)
+    try:
+        run = setup(config, accelerator)
+        loop(run)
+    except BaseException:
+        if accelerator.is_main_process:  # before a first checkpoint: a retry needs no --overwrite, no empty folder
+            forget_unstarted_run(out, created)
+        raise
+    return finish(run)
 
-    # ---- data and model
+
+def _accelerator(config: TrainConfig):
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    if config.mixed_precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
+        from gelora.errors import GeloraError
+
+        raise GeloraError("--mixed-precision bf16: this GPU does not support bfloat16; use fp16 or no")
+    trackers = {"log_with": config.report_to, "project_dir": str(Path(config.out) / TRACKER_DIR)} if config.report_to else {}
+    # cpu=True on a CPU-only machine is what lets torchrun / accelerate launch start gloo data parallelism there.
+    accelerator = Accelerator(cpu=not cuda, mixed_precision=config.mixed_precision, **trackers)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()  # peak of this run, not of earlier runs in the same process
+    return accelerator
+
+
+def setup(config: TrainConfig, accelerator) -> Run:
+    """Data, model, optimizer and schedule; then the latest checkpoint when resuming."""
+    from accelerate.utils import set_seed
+    from transformers import get_linear_schedule_with_warmup
+
+    from gelora.models import load_tokenizer
+
+    set_seed(config.seed)
+    task = make_task(config)
     tokenizer = load_tokenizer(config.model)
-    data = load_task_data(
-        config.task, tokenizer, config.max_length, config.data_dir, config.max_train_samples, config.max_eval_samples
-    )
-    loader = train_loader(data, config.batch_size, config.seed)
-    loader = accelerator.prepare(loader)
-    steps_per_epoch = len(loader)
-    total_steps = config.epochs * steps_per_epoch
+    data = task.load(tokenizer)
+    loader = accelerator.prepare(train_loader(data, config.batch_size, config.seed))
+    total_steps = config.epochs * len(loader)
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
-    built = build_model(config, data, tokenizer, total_steps, accelerator)
-    model = built.model
+
+    method = method_class(config.method)(config)
+    context = BuildContext(config, task, data, tokenizer, accelerator, total_steps)
+    model = method.build(task.build_model(), context)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     # Stepped once per optimizer step by this loop (not by Accelerate, which steps it once per process).
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
     model, optimizer, evaluation = accelerator.prepare(model, optimizer, eval_loader(data, config.batch_size))
-    if built.integrator is not None:
-        built.integrator.optimizer = optimizer
-    accelerator.register_for_checkpointing(scheduler, *built.checkpoint_state)
-    accelerator.register_save_state_pre_hook(keep_trainable_weights)
+    method.attach(model, optimizer)
+
+    state = TrainState(global_batch_size=config.batch_size * accelerator.num_processes,
+                       build_info=method.info | data.info)
+    accelerator.register_for_checkpointing(state, scheduler, *method.checkpoint_state())
+    accelerator.register_save_state_pre_hook(trainable_weights_only(method.checkpoint_keeps(model)))
     record_run(config, accelerator)
+    if config.resume and load_checkpoint(accelerator, config.out):
+        check_global_batch(state, config.batch_size, accelerator.num_processes)
+    if config.report_to:
+        accelerator.init_trackers("gelora", config={k: v for k, v in config.to_dict().items()
+                                                    if isinstance(v, (int, float, str, bool))})
+    return Run(config, accelerator, task, data, tokenizer, method, model, optimizer, scheduler, loader, evaluation,
+               trainable, state, total_steps, started=time.perf_counter(), prior_seconds=state.elapsed_seconds)
 
-    # ---- where to start: a fresh run, or the latest checkpoint of a resumed one
-    progress = {
-        "epoch": 0,  # epochs completed
-        "step_in_epoch": 0,
-        "global_step": 0,
-        # Positions count global steps of this many samples (per-process batch x processes), so a run can resume
-        # on another number of processes given the same global batch.
-        "global_batch_size": config.batch_size * accelerator.num_processes,
-        "loss_sum": 0.0,  # over this epoch's steps so far
-        "history": [],
-        "elapsed_seconds": 0.0,  # wall time of earlier (interrupted) sessions
-        "step_seconds": [],
-        "build_info": built.info,
-    }
-    if config.resume:
-        progress = load_checkpoint(accelerator, config.out) or progress
-        check_global_batch(progress, config.batch_size, accelerator.num_processes)
+
+def loop(run: Run) -> None:
+    """Train until ``total_steps``: evaluate and checkpoint at every epoch end, checkpoint every N steps."""
+    config, accelerator, state = run.config, run.accelerator, run.state
     bar = tqdm(
-        total=total_steps,
-        initial=progress["global_step"],
+        total=run.total_steps,
+        initial=state.global_step,
         disable=not (config.progress and accelerator.is_main_process),
-        desc=f"{config.method} {data.spec.name}",
+        desc=f"{config.method} {run.task.name}",
     )
-
-    # ---- training
-    model.train()
-    while progress["global_step"] < total_steps:
+    run.model.train()
+    while state.global_step < run.total_steps:
         # Through Accelerate's loader: each iteration sets its own epoch counter on the sampler, which would
         # otherwise undo ours (every epoch in the order of epoch 0 on one process).
-        loader.set_epoch(progress["epoch"])
-        batches = accelerator.skip_first_batches(loader, progress["step_in_epoch"])
-        for batch in batches:
+        run.loader.set_epoch(state.epoch)
+        for batch in accelerator.skip_first_batches(run.loader, state.step_in_epoch):
             tick = time.perf_counter()
-            loss = training_step(
-                batch, model, built, optimizer, scheduler, accelerator, trainable, config.max_grad_norm,
-                progress["global_step"],
-            )
+            loss = training_step(batch, run, state.global_step)
             loss_value = accelerator.reduce(loss, reduction="mean").item()  # over all processes
             seconds = time.perf_counter() - tick
-            progress["global_step"] += 1
-            progress["step_in_epoch"] += 1
-            progress["loss_sum"] += loss_value
-            progress["step_seconds"].append(seconds)
+            state.global_step += 1
+            state.step_in_epoch += 1
+            state.loss_sum += loss_value
+            state.step_seconds.append(seconds)
             bar.update(1)
-            samples_s = len(batch["labels"]) * accelerator.num_processes / seconds
-            bar.set_postfix(loss=f"{loss_value:.4f}", samples_s=f"{samples_s:.1f}")
-            if progress["global_step"] >= total_steps:
+            rows_s = len(batch["input_ids"]) * accelerator.num_processes / seconds
+            bar.set_postfix(loss=f"{loss_value:.4f}", rows_s=f"{rows_s:.1f}")
+            if config.report_to:
+                accelerator.log({"train/loss": loss_value, "train/lr": run.scheduler.get_last_lr()[0]},
+                                step=state.global_step)
+            if state.global_step >= run.total_steps:
                 break
-            if progress["global_step"] % config.checkpoint_every == 0:
-                save_checkpoint(accelerator, config.out, _snapshot(progress, started))
+            if state.global_step % config.checkpoint_every == 0:
+                _checkpoint(run)
 
         # ---- end of an epoch (or of max_steps): evaluate, record, checkpoint
-        done = progress["global_step"] >= total_steps
-        if config.eval_every_epoch or done:
-            scores = evaluate(model, evaluation, accelerator, data.spec)
-            progress["history"].append(
-                {
-                    "epoch": progress["epoch"] + progress["step_in_epoch"] / steps_per_epoch,
-                    "step": progress["global_step"],
-                    "train_loss": progress["loss_sum"] / max(progress["step_in_epoch"], 1),
-                    **scores,
-                }
-            )
-        progress["epoch"] += 1
-        progress["step_in_epoch"] = 0
-        progress["loss_sum"] = 0.0
-        save_checkpoint(accelerator, config.out, _snapshot(progress, started))
+        if config.eval_every_epoch or state.global_step >= run.total_steps:
+            _evaluate(run)
+        state.end_epoch()
+        _checkpoint(run)
     bar.close()
 
-    # ---- outputs
-    metrics = _summary(config, data, model, accelerator, progress, started)
+
+def training_step(batch, run: Run, step: int) -> torch.Tensor:
+    """One optimizer step for any method; returns the loss (detached).
+
+    The order matters: clip (and tell the method the clipping factor), the method's hooks around the optimizer
+    step, the scheduler after them (GeoLoRA's S-step uses this step's learning rate), then zero the gradients.
+    """
+    accelerator, method, max_norm = run.accelerator, run.method, run.config.max_grad_norm
+    loss = run.model(**batch).loss  # with labels: includes AdaLoRA's orthogonal regulariser
+    accelerator.backward(loss)
+    if max_norm > 0:
+        norm = accelerator.clip_grad_norm_(run.trainable, max_norm)
+        if norm is not None:
+            method.after_clipping(min(1.0, max_norm / (float(norm) + 1e-6)))
+    method.before_optimizer_step()
+    run.optimizer.step()
+    method.after_optimizer_step(accelerator.unwrap_model(run.model), step)
+    run.scheduler.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
+
+
+def _evaluate(run: Run) -> None:
+    state = run.state
+    scores = run.task.evaluate(run.model, run.evaluation, run.accelerator)
+    state.history.append(
+        {
+            "epoch": state.epoch + state.step_in_epoch / run.steps_per_epoch,
+            "step": state.global_step,
+            "train_loss": state.loss_sum / max(state.step_in_epoch, 1),
+            **scores,
+        }
+    )
+    if run.config.report_to:
+        model = run.accelerator.unwrap_model(run.model)
+        tracked = {f"eval/{k}": v for k, v in scores.items()} | run.method.tracked(model)
+        run.accelerator.log(tracked, step=state.global_step)
+
+
+def _checkpoint(run: Run) -> None:
+    run.state.elapsed_seconds = run.elapsed()
+    save_checkpoint(run.accelerator, run.config.out, run.state)
+
+
+def finish(run: Run) -> dict[str, Any]:
+    """Write metrics.json and what the method trained; return the metrics."""
+    accelerator, out = run.accelerator, Path(run.config.out)
+    metrics = _summary(run)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        _save_trained(accelerator.unwrap_model(model), tokenizer, Path(config.out), config.method)
-        if built.integrator is not None:
-            from gelora.plots import plot_rank_history
+        model = accelerator.unwrap_model(run.model)
 
-            history = built.integrator.rank_history
-            built.integrator.save_rank_history(Path(config.out) / "rank_history.json")
-            plot_rank_history(history, Path(config.out) / "rank_history.png", f"{config.method} on {config.task}")
-        atomic_write_json(Path(config.out) / METRICS_FILE, metrics)
+        def write(folder: Path) -> None:
+            run.method.save(model, folder)
+            run.tokenizer.save_pretrained(folder)
+
+        atomic_write_dir(out / run.method.output, write)
+        run.method.finish(out)
+        atomic_write_json(out / METRICS_FILE, metrics)
+    if run.config.report_to:
+        accelerator.end_training()
     accelerator.wait_for_everyone()
     accelerator.free_memory()
     return metrics
-
-
-@torch.no_grad()
-def evaluate(model, loader, accelerator, spec) -> dict[str, float]:
-    """Task metrics on the evaluation split, gathered from every process (padding duplicates dropped)."""
-    model.eval()
-    logits, labels = [], []
-    for batch in loader:
-        out = model(**{k: v for k, v in batch.items() if k != "labels"})
-        batch_logits, batch_labels = accelerator.gather_for_metrics((out.logits.float(), batch["labels"]))
-        logits.append(batch_logits.cpu().numpy())
-        labels.append(batch_labels.cpu().numpy())
-    model.train()
-    return compute_metrics(np.concatenate(logits), np.concatenate(labels), spec)
-
-
-def _snapshot(progress: dict[str, Any], started: float) -> dict[str, Any]:
-    """Progress as a checkpoint stores it: the wall time of this session (since ``started``) folded in."""
-    return progress | {"elapsed_seconds": progress["elapsed_seconds"] + time.perf_counter() - started}
 
 
 def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
@@ -187,15 +258,15 @@ def _peak_memory_mb(device: torch.device) -> tuple[float, str]:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_max_rss"
 
 
-def _summary(config, data, model, accelerator, progress, started) -> dict[str, Any]:
-    spec = data.spec
-    selected = spec.metrics[0]
-    history = progress["history"]
+def _summary(run: Run) -> dict[str, Any]:
+    config, state, accelerator = run.config, run.state, run.accelerator
+    selected = run.task.metric
+    history = state.history
     best = max(history, key=lambda h: h[selected])
-    unwrapped = accelerator.unwrap_model(model)
+    model = accelerator.unwrap_model(run.model)
     peak_mb, peak_kind = _peak_memory_mb(accelerator.device)
     return {
-        "task": f"glue/{spec.name}",
+        "task": run.task.name,
         "method": config.method,
         "seed": config.seed,
         "model": config.model,
@@ -203,72 +274,19 @@ def _summary(config, data, model, accelerator, progress, started) -> dict[str, A
         "best": best,
         "final": history[-1],
         "history": history,
-        "trainable_params": _trainable_params(unwrapped),
-        "total_params": sum(p.numel() for p in unwrapped.parameters()),
-        "ranks": adapter_ranks(unwrapped),
-        "steps": progress["global_step"],
-        "train_samples": len(data.train),
-        "eval_samples": len(data.eval),
-        "median_step_seconds": statistics.median(progress["step_seconds"]) if progress["step_seconds"] else None,
+        "trainable_params": run.method.trainable_parameter_count(model),
+        "total_params": sum(p.numel() for p in model.parameters()),
+        "ranks": run.method.ranks(model),
+        "steps": state.global_step,
+        "train_samples": len(run.data.train),
+        "eval_samples": len(run.data.eval),
+        "median_step_seconds": statistics.median(state.step_seconds) if state.step_seconds else None,
         "peak_memory_mb": peak_mb,
         "peak_memory_kind": peak_kind,
-        "wall_seconds": _snapshot(progress, started)["elapsed_seconds"],
-        **progress["build_info"],
+        "wall_seconds": run.elapsed(),
+        **state.build_info,
         "device": str(accelerator.device),
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,
         "config": config.to_dict(),
     }
-
-
-def _trainable_params(model) -> int:
-    """Trained numbers: GeoLoRA's at the final ranks (its buffers are sized for r_max), else requires_grad ones."""
-    from gelora.geolora import geolora_layers, trainable_parameter_count
-
-    if geolora_layers(model):
-        return trainable_parameter_count(model)
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def training_step(
-    batch, model, built: BuiltModel, optimizer, scheduler, accelerator, trainable: list, max_grad_norm: float, step: int
-) -> torch.Tensor:
-    """One optimizer step for any method; returns the loss (detached). ``trainable``: the parameters to clip.
-
-    The order matters: clip (GeoLoRA's basis gradients by the same factor), GeoLoRA's hooks around the optimizer
-    step, the scheduler after GeoLoRA's S-step (which uses this step's learning rate), AdaLoRA's reallocation
-    while this step's gradients still exist, then zero the gradients.
-    """
-    loss = model(**batch).loss  # with labels: includes AdaLoRA's orthogonal regulariser
-    accelerator.backward(loss)
-    if max_grad_norm > 0:
-        norm = accelerator.clip_grad_norm_(trainable, max_grad_norm)
-        if built.integrator is not None and norm is not None:
-            built.integrator.scale_basis_gradients(min(1.0, max_grad_norm / (float(norm) + 1e-6)))
-    if built.integrator is not None:
-        built.integrator.before_optimizer_step()  # GeoLoRA steps S inside its augmented block
-    optimizer.step()
-    if built.integrator is not None:
-        built.integrator.after_optimizer_step()  # augment, step S, truncate: ranks may change
-    scheduler.step()
-    if built.after_step is not None:
-        built.after_step(accelerator.unwrap_model(model), step)
-    optimizer.zero_grad(set_to_none=True)
-    return loss.detach()
-
-
-def _save_trained(model, tokenizer, out: Path, method: str) -> None:
-    """The adapter in PEFT format (``DIR/adapter``, classifier head included) or, for full, the model (``DIR/model``).
-
-    GeoLoRA adapters are exported as standard PEFT LoRA adapters at their final ranks.
-    """
-    from gelora.geolora import export_to_peft, geolora_layers
-
-    def write(folder: Path) -> None:
-        if geolora_layers(model):
-            export_to_peft(model, folder)
-        else:
-            model.save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-
-    atomic_write_dir(out / ("model" if method == "full" else "adapter"), write)

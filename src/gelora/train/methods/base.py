@@ -1,0 +1,123 @@
+"""What a fine-tuning method is: build the model to train, hook into the optimizer step, save what it trained.
+
+A method is one ``Method`` subclass in its own module and one line in ``gelora.train.methods.METHODS``. The runner
+drives every method through this interface and never names one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+from gelora.errors import GeloraError
+
+if TYPE_CHECKING:
+    from gelora.train.config import TrainConfig
+    from gelora.train.tasks import Task, TaskData
+
+DEFAULT_ADAPTER_LR = 5e-4  # adapters tolerate (and need) far larger steps than full fine-tuning
+
+
+@dataclass
+class BuildContext:
+    """What a method may use to build its model: the run's settings, task, data, tokenizer and devices."""
+
+    config: TrainConfig
+    task: Task
+    data: TaskData
+    tokenizer: Any
+    accelerator: Any
+    total_steps: int
+
+
+class Method:
+    """One way to fine-tune. Subclasses implement ``build``; the other hooks default to plain gradient training.
+
+    Class attributes
+    ----------------
+    name : str
+        What ``--method`` calls it.
+    uses_rank, uses_plan : bool
+        Whether ``--rank`` applies, and whether the ranks come from a GeLoRA profile and plan (``--plan`` and the
+        profile and plan options apply; the bench plans once per task for such methods).
+    default_lr : float
+        The learning rate when ``--lr`` is not given.
+    output : str
+        The folder in ``--out`` that ``save`` writes (``adapter``, or ``model`` for full fine-tuning).
+    """
+
+    name: ClassVar[str]
+    uses_rank: ClassVar[bool] = True
+    uses_plan: ClassVar[bool] = False
+    default_lr: ClassVar[float] = DEFAULT_ADAPTER_LR
+    output: ClassVar[str] = "adapter"
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.info: dict[str, Any] = {}  # facts for metrics.json (plan source, profiling time, ...)
+
+    @classmethod
+    def validate(cls, config: TrainConfig) -> None:
+        """Refuse settings this method would silently ignore; called before anything is loaded."""
+        from gelora.options import PlanOptions, ProfileOptions
+
+        if config.rank is not None and not cls.uses_rank:
+            fix = "its ranks come from the plan (use --rule budget --budget-rank R)" if cls.uses_plan else "drop it"
+            raise GeloraError(f"--rank does not apply to --method {cls.name}: {fix}")
+        if config.plan is not None and not cls.uses_plan:
+            raise GeloraError(f"--plan only applies to methods that train a GeLoRA plan, not {cls.name}; drop --plan")
+        planning = config.plan_options != PlanOptions() or config.profile_options != ProfileOptions()
+        if planning and not cls.uses_plan:
+            raise GeloraError(
+                f"profile and plan options (--rule, --budget-rank, --offset, --pooling, ...) only apply to methods "
+                f"that train a GeLoRA plan, not {cls.name}; drop them"
+            )
+        if planning and config.plan is not None:
+            raise GeloraError("--plan gives the ranks, so profile and plan options would be ignored; drop them")
+        if config.plan is not None and config.target_modules is not None:
+            raise GeloraError("--plan fixes the adapted modules, so --target-modules would be ignored; drop it")
+
+    def build(self, base: torch.nn.Module, ctx: BuildContext) -> torch.nn.Module:
+        """The model to train, made from the task's pretrained ``base`` model."""
+        raise NotImplementedError
+
+    def attach(self, model: torch.nn.Module, optimizer) -> None:
+        """Called once the model and optimizer are prepared (wrapped) for training."""
+
+    def checkpoint_state(self) -> list[Any]:
+        """Objects with ``state_dict``/``load_state_dict`` a checkpoint must hold for an exact resume."""
+        return []
+
+    def checkpoint_keeps(self, model: torch.nn.Module) -> tuple[str, ...]:
+        """Prefixes of state entries to checkpoint besides trainable parameters (state that changes in training)."""
+        return ()
+
+    def after_clipping(self, factor: float) -> None:
+        """Gradients were scaled by ``factor`` when clipped (for gradients the optimizer does not hold)."""
+
+    def before_optimizer_step(self) -> None:
+        pass
+
+    def after_optimizer_step(self, model: torch.nn.Module, step: int) -> None:
+        """After the optimizer step, while this step's gradients still exist."""
+
+    def trainable_parameter_count(self, model: torch.nn.Module) -> int:
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    def ranks(self, model: torch.nn.Module) -> dict[str, int]:
+        """Rank of every adapted module as trained (empty for full fine-tuning)."""
+        return {}
+
+    def save(self, model: torch.nn.Module, folder: Path) -> None:
+        """Write what was trained, in the ecosystem's format (``PeftModel.from_pretrained`` opens an adapter)."""
+        model.save_pretrained(folder)
+
+    def finish(self, out: Path) -> None:
+        """Write method-specific outputs into ``out`` (main process, after training)."""
+
+    def tracked(self, model: torch.nn.Module) -> dict[str, float]:
+        """Values for experiment trackers at each evaluation (e.g. GeoLoRA's total rank)."""
+        return {}

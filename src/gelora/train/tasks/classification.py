@@ -1,0 +1,61 @@
+"""Sentence(-pair) classification and regression: what GLUE and a user's own labelled file have in common."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gelora.train.metrics import compute_metrics
+from gelora.train.tasks.base import Task
+
+
+class SequenceClassification(Task):
+    """A ``AutoModelForSequenceClassification`` head over one or two text columns; subclasses load the rows.
+
+    Subclasses set ``num_labels`` (1 means regression) and ``metrics`` (names in ``gelora.train.metrics.METRICS``,
+    the first one selected on) once their data is known.
+    """
+
+    num_labels: int
+    metrics: tuple[str, ...]
+
+    @property
+    def metric(self) -> str:
+        return self.metrics[0]
+
+    @property
+    def is_regression(self) -> bool:
+        return self.num_labels == 1
+
+    def build_model(self) -> torch.nn.Module:
+        from gelora.models import load_classifier
+
+        return load_classifier(self.config.model, self.num_labels)
+
+    def head_modules(self, model: torch.nn.Module) -> list[str]:
+        """The classifier: the model's top-level children other than the backbone, plus the backbone's pooler.
+
+        BERT-family classifiers read ``tanh(W h_[CLS])`` from the backbone's pooler: that dense layer is the head's
+        first layer (RoBERTa and DeBERTa keep theirs inside the head), and checkpoints trained without it, such as
+        sentence-transformers' all-MiniLM-L6-v2, carry one that was never trained for the task. Left frozen, it
+        cost LoRA most of STS-B (Pearson 0.17 vs 0.87 with it trained; benchmarks/RESULTS.md).
+        """
+        backbone = getattr(model, "base_model_prefix", "")
+        heads = [n for n, m in model.named_children() if n != backbone and any(True for _ in m.parameters())]
+        pooler = getattr(getattr(model, backbone, None), "pooler", None)
+        if isinstance(pooler, torch.nn.Module) and any(True for _ in pooler.parameters()):
+            heads.append(f"{backbone}.pooler")
+        return heads
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, loader, accelerator) -> dict[str, float]:
+        """Task metrics from the logits of every evaluation row, gathered from every process (padding dropped)."""
+        model.eval()
+        logits, labels = [], []
+        for batch in loader:
+            out = model(**{k: v for k, v in batch.items() if k != "labels"})
+            batch_logits, batch_labels = accelerator.gather_for_metrics((out.logits.float(), batch["labels"]))
+            logits.append(batch_logits.cpu().numpy())
+            labels.append(batch_labels.cpu().numpy())
+        model.train()
+        return compute_metrics(np.concatenate(logits), np.concatenate(labels), self.metrics, self.is_regression)

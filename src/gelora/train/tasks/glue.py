@@ -1,0 +1,90 @@
+"""GLUE tasks (``--task glue/<name>``): a local folder of jsonl files or ``nyu-mll/glue`` from the Hub."""
+
+from __future__ import annotations
+
+from gelora.data import GLUE_TASKS, TaskSpec, load_task, task_spec, text_pairs
+from gelora.errors import GeloraError
+from gelora.train.tasks.base import TaskData
+from gelora.train.tasks.classification import SequenceClassification
+
+# STS-B similarity scores are defined on 0 (unrelated) .. 5 (equivalent).
+STSB_RANGE = (0.0, 5.0)
+
+
+class Glue(SequenceClassification):
+    """One GLUE task: its text columns, label kind and metrics from ``gelora.data.GLUE_TASKS``."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.spec: TaskSpec = task_spec(config.task)
+        self.num_labels = self.spec.num_labels
+        self.metrics = self.spec.metrics
+
+    @property
+    def name(self) -> str:
+        return f"glue/{self.spec.name}"
+
+    def validate(self) -> None:
+        from gelora.data import data_dir
+
+        data_dir(self.config.data_dir)  # a missing folder fails here, before any model is loaded
+
+    def load(self, tokenizer) -> TaskData:
+        """The train and evaluation splits (first ``max_*_samples`` rows of each), tokenised without padding."""
+        from transformers import DataCollatorWithPadding
+
+        config = self.config
+        ds = load_task(config.task, config.data_dir)
+        train = _first(ds["train"], config.max_train_samples)
+        evaluation = _first(ds[self.spec.eval_split], config.max_eval_samples)
+        return TaskData(
+            train=self._tokenize(train, tokenizer, "train"),
+            eval=self._tokenize(evaluation, tokenizer, self.spec.eval_split),
+            collate=DataCollatorWithPadding(tokenizer),
+            profile_texts=text_pairs(train, self.spec.text_columns),
+        )
+
+    def _tokenize(self, dataset, tokenizer, split: str) -> list[dict]:
+        if "label" not in dataset.column_names:
+            raise GeloraError(
+                f"{self.name} {split}: the data has no 'label' column (columns: {', '.join(dataset.column_names)}); "
+                "use a labelled GLUE file"
+            )
+        labels = list(dataset["label"])
+        check_labels(labels, self.spec, split)
+        columns = list(zip(*text_pairs(dataset, self.spec.text_columns)))
+        encoded = tokenizer(*columns, truncation=True, max_length=self.config.max_length)
+        label_type = float if self.spec.is_regression else int
+        return [{**{k: v[i] for k, v in encoded.items()}, "labels": label_type(labels[i])} for i in range(len(labels))]
+
+
+def _first(dataset, n: int | None):
+    return dataset if n is None else dataset.select(range(min(n, len(dataset))))
+
+
+def check_labels(labels: list, spec: TaskSpec, split: str) -> None:
+    """Classification needs integer labels in ``[0, num_labels)``; regression numbers (STS-B: in 0..5)."""
+    where = f"glue/{spec.name} {split}"
+    bad = next((v for v in labels if isinstance(v, bool) or not isinstance(v, (int, float))), None)
+    if bad is not None or not labels:
+        found = "no rows" if not labels else f"a {type(bad).__name__} label ({bad!r})"
+        kind = "numbers" if spec.is_regression else f"integers 0..{spec.num_labels - 1}"
+        raise GeloraError(f"{where}: labels must be {kind}, found {found}; fix the data file")
+    if spec.is_regression:
+        low, high = STSB_RANGE
+        outside = next((v for v in labels if not low <= v <= high), None) if spec.name == "stsb" else None
+        if outside is not None:
+            raise GeloraError(f"{where}: similarity {outside!r} is outside STS-B's {low:g}..{high:g}; fix the data file")
+        return
+    fractional = next((v for v in labels if isinstance(v, float)), None)
+    if fractional is not None:
+        raise GeloraError(
+            f"{where}: classification labels must be integers 0..{spec.num_labels - 1}, "
+            f"found the float {fractional!r}; is this a regression file given to a classification task?"
+        )
+    out_of_range = next((v for v in labels if not 0 <= v < spec.num_labels), None)
+    if out_of_range is not None:
+        raise GeloraError(
+            f"{where}: label {out_of_range} is outside 0..{spec.num_labels - 1} "
+            "(unlabelled test rows use -1); use the train and validation splits"
+        )
