@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -13,12 +14,29 @@ from typing import Any
 from gelora.errors import GeloraError
 
 
+def _new_temp_file(path: Path) -> str:
+    """Create an empty, new file beside ``path`` with the mode a plain ``open(path, "w")`` would give it.
+
+    ``tempfile.mkstemp`` creates files mode 0600, which ``os.replace`` would carry onto the user's output; creating
+    with 0666 lets the kernel apply the umask (and any default ACL) as it does for every other file.
+    """
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return str(tmp)
+        except FileExistsError:  # another writer's temporary file: draw another name
+            continue
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
+
+    The file gets the mode the umask gives a new file (0644 under umask 022), as a plain write would.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_temp_file(path)
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -33,7 +51,8 @@ def atomic_write_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     """Call ``write(tmp_dir)`` on a fresh folder beside ``path``, then move each file it wrote into ``path``.
 
     Every file lands whole (``os.replace``), nothing lands if ``write`` fails, and files already in ``path`` that
-    ``write`` did not produce are left alone (a user's folder may hold other work).
+    ``write`` did not produce are left alone (a user's folder may hold other work). Folders and files get the modes
+    the umask gives (the private 0700 staging folder is never moved into place).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
