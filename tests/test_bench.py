@@ -179,13 +179,26 @@ def test_failed_run_is_recorded_and_retried(tiny, tmp_path):
 
 
 def test_report_only_trains_nothing(tiny, tmp_path):
-    s = settings(tiny, tasks=("rte",), methods=("lora", "adalora"), seeds=(0, 1))
+    # the report needs no data: it may be written on a machine without the GLUE folder
+    s = settings(tiny, tasks=("rte",), methods=("lora", "adalora"), seeds=(0, 1), data_dir=str(tmp_path / "no-data"))
     run_bench(settings(tiny, tasks=("rte",), methods=("lora",), seeds=(0,)), tmp_path, train=FakeTrain(), log=print)
     outcome = run_bench(s, tmp_path, report_only=True, log=print)
     assert [(r["method"], r["seed"]) for r in outcome["rows"]] == [("lora", 0)]
     assert "n = 1 seed)" in (tmp_path / "results.md").read_text()
     with pytest.raises(GeloraError, match="--report-only with --overwrite"):
         run_bench(s, tmp_path, report_only=True, overwrite=True, log=print)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["missing", "empty"])
+def test_report_only_needs_a_bench_and_creates_nothing(tiny, tmp_path, capsys, existing):
+    out = tmp_path / "typo"
+    if existing:
+        out.mkdir()
+    argv = ["bench", "--model", tiny["model"], "--out", str(out), "--data-dir", tiny["data"], "--report-only"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "holds no bench (no bench.json)" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert out.exists() == existing and (not existing or not any(out.iterdir()))
 
 
 def test_refuses_foreign_folder(tiny, tmp_path):
