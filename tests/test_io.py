@@ -84,3 +84,35 @@ def test_failed_atomic_write_keeps_the_old_file_and_no_temporary(tmp_path):
     with pytest.raises(RuntimeError):
         atomic_write(tmp_path / "a.txt", half_then_crash)
     assert (tmp_path / "a.txt").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+@pytest.fixture
+def synced(monkeypatch):
+    """The paths ``os.fsync`` is called on (Linux: read back from /proc)."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc to name a file descriptor")
+    paths, fsync = [], os.fsync
+
+    def record(fd):
+        paths.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", record)
+    return paths
+
+
+def test_atomic_write_syncs_the_file_before_the_rename_and_the_folder_after(tmp_path, synced):
+    atomic_write(tmp_path / "fig.png", lambda tmp: Path(tmp).write_bytes(b"png"))
+    assert len(synced) == 2 and synced[0].name.startswith(".fig.png.") and synced[1] == tmp_path
+
+
+def test_atomic_write_dir_syncs_every_file_and_every_folder_that_gained_one(tmp_path, synced):
+    def write(folder):
+        (folder / "a.bin").write_bytes(b"a")
+        (folder / "sub").mkdir()
+        (folder / "sub" / "b.bin").write_bytes(b"b")
+
+    out = atomic_write_dir(tmp_path / "adapter", write)
+    files = [p for p in synced if p.name.endswith(".bin")]
+    assert sorted(p.name for p in files) == ["a.bin", "b.bin"] and all(".partial" in str(p) for p in files)
+    assert sorted(p for p in synced if p not in files) == [tmp_path, out, out / "sub"]

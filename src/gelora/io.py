@@ -29,17 +29,33 @@ def _new_temp_file(path: Path) -> str:
             continue
 
 
+def _fsync(path: str | os.PathLike) -> None:
+    """Flush a file's or folder's contents to disk.
+
+    A rename is only as durable as what it renames: without this a power cut can leave an empty file under the new
+    name, or lose the rename itself (the folder's entry).
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
 
-    The file gets the mode the umask gives a new file (0644 under umask 022), as a plain write would.
+    The file gets the mode the umask gives a new file (0644 under umask 022), as a plain write would, and is on disk
+    (contents and name) when this returns.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_temp_file(path)
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -59,10 +75,15 @@ def atomic_write_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         write(tmp)
+        folders = {path.parent}
         for file in sorted(p for p in tmp.rglob("*") if p.is_file()):
             dest = path / file.relative_to(tmp)
             dest.parent.mkdir(parents=True, exist_ok=True)
+            _fsync(file)
             os.replace(file, dest)
+            folders.update(dest.parents[: len(file.relative_to(tmp).parts)])  # every folder that gained an entry
+        for folder in folders:
+            _fsync(folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
@@ -72,8 +93,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
 
     return atomic_write(path, write)
 
