@@ -81,13 +81,20 @@ def score_claim(rows: list[dict[str, Any]], gel: Cells, lora: Cells) -> str:
     )
 
 
+def _per_task(claim: str, gel: Cells, other: Cells, baseline: str, field: str) -> tuple[list[str], str | None]:
+    """The tasks both methods finished, and the line to give instead of a verdict (None: judge on them)."""
+    tasks = _common(gel, other)
+    if not tasks:
+        return tasks, _not_measured(claim, baseline)
+    reason = _too_few([getattr(c[t], field) for c in (gel, other) for t in tasks])
+    return tasks, f"{claim}: {reason}" if reason else None
+
+
 def step_claim(gel: Cells, lora: Cells) -> str:
     claim = f"- step time at most {STEP_TOLERANCE:.0%} above LoRA's"
-    tasks = _common(gel, lora)
-    if not tasks:
-        return _not_measured(claim, LORA)
-    if reason := _too_few([c[t].step_seconds for c in (gel, lora) for t in tasks]):
-        return f"{claim}: {reason}"
+    tasks, unjudged = _per_task(claim, gel, lora, LORA, "step_seconds")
+    if unjudged:
+        return unjudged
     ratio = statistics.fmean(gel[t].step_seconds.mean / lora[t].step_seconds.mean for t in tasks)
     # The claim is "no overhead": a faster step (noise, or fewer ranks) does not miss it.
     return f"{claim}: {ratio:.3f}× (mean over {', '.join(tasks)}) — {_mark(ratio <= 1 + STEP_TOLERANCE)}"
@@ -95,11 +102,9 @@ def step_claim(gel: Cells, lora: Cells) -> str:
 
 def wall_claim(gel: Cells, ada: Cells) -> str:
     claim = f"- profiling + training wall time ≤ {WALL_RATIO}× AdaLoRA's"
-    tasks = _common(gel, ada)
-    if not tasks:
-        return _not_measured(claim, ADALORA)
-    if reason := _too_few([c[t].wall_seconds for c in (gel, ada) for t in tasks]):
-        return f"{claim}: {reason}"
+    tasks, unjudged = _per_task(claim, gel, ada, ADALORA, "wall_seconds")
+    if unjudged:
+        return unjudged
     g_wall = sum(gel[t].wall_seconds.mean for t in tasks)
     a_wall = sum(ada[t].wall_seconds.mean for t in tasks)
     return (
