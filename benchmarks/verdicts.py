@@ -64,6 +64,7 @@ def _not_measured(claim: str, other: str) -> str:
 
 
 def score_claim(rows: list[dict[str, Any]], gel: Cells, lora: Cells) -> str:
+    """GeLoRA's mean main score over the common tasks (per seed, then over seeds) is at least LoRA's."""
     claim = "- mean score across tasks ≥ LoRA's at equal trainable params"
     tasks = _common(gel, lora)
     if not tasks:
@@ -91,6 +92,7 @@ def _per_task(claim: str, gel: Cells, other: Cells, baseline: str, field: str) -
 
 
 def step_claim(gel: Cells, lora: Cells) -> str:
+    """GeLoRA's median step time, relative to LoRA's on the same task and averaged over tasks, is at most 1.05."""
     claim = f"- step time at most {STEP_TOLERANCE:.0%} above LoRA's"
     tasks, unjudged = _per_task(claim, gel, lora, LORA, "step_seconds")
     if unjudged:
@@ -101,6 +103,7 @@ def step_claim(gel: Cells, lora: Cells) -> str:
 
 
 def wall_claim(gel: Cells, ada: Cells) -> str:
+    """GeLoRA's wall time including profiling, summed over the common tasks, is at most 0.6 of AdaLoRA's."""
     claim = f"- profiling + training wall time ≤ {WALL_RATIO}× AdaLoRA's"
     tasks, unjudged = _per_task(claim, gel, ada, ADALORA, "wall_seconds")
     if unjudged:
@@ -128,6 +131,7 @@ def verdict_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print (and with ``--out`` write) the verdicts; exit 2 with one line on bad input."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bench", type=Path, help="a `gelora bench` --out folder")
     parser.add_argument("--out", type=Path, help="also write the verdicts to this file (markdown)")
