@@ -1,4 +1,4 @@
-"""A tiny random BERT, toy GLUE-shaped data and a fake training runner for the bench tests (fast on 2 CPU cores)."""
+"""A tiny random BERT, toy GLUE-shaped data, a fake training runner and result rows for the bench tests (fast)."""
 
 from __future__ import annotations
 
@@ -63,3 +63,13 @@ class FakeTrain:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.json").write_text(json.dumps(metrics))
         return metrics
+
+
+def ok_row(
+    task: str, method: str, seed: int, score: float, step: float = 1.0, wall: float = 5.0
+) -> dict[str, Any]:
+    """A finished ``results.jsonl`` row with only what the aggregation reads."""
+    return {
+        "task": task, "method": method, "seed": seed, "score": score, "secondary": None, "trainable_params": 10,
+        "median_step_seconds": step, "wall_seconds": wall, "plan_seconds": 0.0, "status": "ok",
+    }

@@ -6,10 +6,10 @@ import json
 import math
 
 import pytest
-from bench_fixtures import FakeTrain, make_glue_dir, make_tiny_model
+from bench_fixtures import FakeTrain, make_glue_dir, make_tiny_model, ok_row
 
 from gelora.bench import BenchSettings, expand, parse_method, parse_methods, run_bench
-from gelora.bench.report import _pm
+from gelora.bench.report import _pm, write_markdown
 from gelora.bench.results import Summary, across_tasks, aggregate
 from gelora.cli import main
 from gelora.errors import GeloraError
@@ -146,7 +146,7 @@ def test_bench_runs_skips_and_reports(tiny, tmp_path):
     assert row["secondary_metric"] == "spearman"
     md = (tmp_path / "results.md").read_text()
     assert "### rte (accuracy; n = 2 seeds)" in md and "### stsb (pearson, spearman; n = 2 seeds)" in md
-    assert "### Mean across tasks" in md and "### Targets" in md
+    assert "### Mean across tasks" in md and "### Targets" not in md  # verdicts: benchmarks/verdicts.py
     assert (tmp_path / "pareto.png").stat().st_size > 1000
 
     # second call: every run is finished, nothing is trained; a half-finished run (no metrics.json) is resumed
@@ -182,13 +182,26 @@ def test_failed_run_is_recorded_and_retried(tiny, tmp_path):
 
 
 def test_report_only_trains_nothing(tiny, tmp_path):
-    s = settings(tiny, tasks=("rte",), methods=("lora", "adalora"), seeds=(0, 1))
+    # the report needs no data: it may be written on a machine without the GLUE folder
+    s = settings(tiny, tasks=("rte",), methods=("lora", "adalora"), seeds=(0, 1), data_dir=str(tmp_path / "no-data"))
     run_bench(settings(tiny, tasks=("rte",), methods=("lora",), seeds=(0,)), tmp_path, train=FakeTrain(), log=print)
     outcome = run_bench(s, tmp_path, report_only=True, log=print)
     assert [(r["method"], r["seed"]) for r in outcome["rows"]] == [("lora", 0)]
     assert "n = 1 seed)" in (tmp_path / "results.md").read_text()
     with pytest.raises(GeloraError, match="--report-only with --overwrite"):
         run_bench(s, tmp_path, report_only=True, overwrite=True, log=print)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["missing", "empty"])
+def test_report_only_needs_a_bench_and_creates_nothing(tiny, tmp_path, capsys, existing):
+    out = tmp_path / "typo"
+    if existing:
+        out.mkdir()
+    argv = ["bench", "--model", tiny["model"], "--out", str(out), "--data-dir", tiny["data"], "--report-only"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "holds no bench (no bench.json)" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert out.exists() == existing and (not existing or not any(out.iterdir()))
 
 
 def test_refuses_foreign_folder(tiny, tmp_path):
@@ -200,15 +213,8 @@ def test_refuses_foreign_folder(tiny, tmp_path):
 # ---- aggregation
 
 
-def _row(task, method, seed, score, step=1.0):
-    return {
-        "task": task, "method": method, "seed": seed, "score": score, "secondary": None, "trainable_params": 10,
-        "median_step_seconds": step, "wall_seconds": 5.0, "plan_seconds": 0.0, "status": "ok",
-    }
-
-
 def test_aggregate_mean_std_and_step_ratio():
-    rows = [_row("rte", "lora", 0, 0.5), _row("rte", "lora", 1, 0.7), _row("rte", "gelora", 0, 0.6, step=1.1)]
+    rows = [ok_row("rte", "lora", 0, 0.5), ok_row("rte", "lora", 1, 0.7), ok_row("rte", "gelora", 0, 0.6, step=1.1)]
     cells = {c.method: c for c in aggregate(rows)}
     assert math.isclose(cells["lora"].score.mean, 0.6) and math.isclose(cells["lora"].score.std, 0.1414, rel_tol=1e-3)
     assert cells["gelora"].score == Summary(0.6, 0.0, 1)
@@ -217,8 +223,19 @@ def test_aggregate_mean_std_and_step_ratio():
     assert (_pm(cells["gelora"].score), _pm(cells["lora"].score)) == ("0.6000", "0.6000 ± 0.1414")
 
 
+def test_report_of_methods_without_a_common_task(tmp_path):
+    # gelora finished only rte, lora only mrpc: the tables show what there is, and pass no verdict
+    rows = [ok_row("rte", "gelora", 0, 0.6), ok_row("mrpc", "lora", 0, 0.7)]
+    s = BenchSettings(model="m", tasks=("rte", "mrpc"), methods=("gelora", "lora"), seeds=(0,))
+    md = write_markdown(tmp_path / "results.md", rows, s, [])
+    assert "| gelora | 1 | 0.6000 |" in md and "| lora | 1 | 0.7000 |" in md
+    mean_rows = md.split("### Mean across tasks")[1].splitlines()
+    assert [line.split(" | ")[1] for line in mean_rows if line.startswith(("| gelora", "| lora"))] == ["–", "–"]
+    assert "Targets" not in md and "**met**" not in md and "**missed**" not in md
+
+
 def test_across_tasks_uses_seeds_run_on_every_task():
-    rows = [_row("rte", "lora", 0, 0.5), _row("mrpc", "lora", 0, 0.7), _row("rte", "lora", 1, 0.9)]
+    rows = [ok_row("rte", "lora", 0, 0.5), ok_row("mrpc", "lora", 0, 0.7), ok_row("rte", "lora", 1, 0.9)]
     assert across_tasks(rows, "lora", ["rte", "mrpc"]) == Summary(0.6, 0.0, 1)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -13,15 +14,48 @@ from typing import Any
 from gelora.errors import GeloraError
 
 
+def _new_temp_file(path: Path) -> str:
+    """Create an empty, new file beside ``path`` with the mode a plain ``open(path, "w")`` would give it.
+
+    ``tempfile.mkstemp`` creates files mode 0600, which ``os.replace`` would carry onto the user's output; creating
+    with 0666 lets the kernel apply the umask (and any default ACL) as it does for every other file.
+    """
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return str(tmp)
+        except FileExistsError:  # another writer's temporary file: draw another name
+            continue
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    """Flush a file's or folder's contents to disk.
+
+    A rename is only as durable as what it renames: without this a power cut can leave an empty file under the new
+    name, or lose the rename itself (the folder's entry).
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place.
+
+    The file gets the mode the umask gives a new file (0644 under umask 022), as a plain write would, and is on disk
+    (contents and name) when this returns.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_temp_file(path)
     try:
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -33,17 +67,23 @@ def atomic_write_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     """Call ``write(tmp_dir)`` on a fresh folder beside ``path``, then move each file it wrote into ``path``.
 
     Every file lands whole (``os.replace``), nothing lands if ``write`` fails, and files already in ``path`` that
-    ``write`` did not produce are left alone (a user's folder may hold other work).
+    ``write`` did not produce are left alone (a user's folder may hold other work). Folders and files get the modes
+    the umask gives (the private 0700 staging folder is never moved into place).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         write(tmp)
+        folders = {path.parent}
         for file in sorted(p for p in tmp.rglob("*") if p.is_file()):
             dest = path / file.relative_to(tmp)
             dest.parent.mkdir(parents=True, exist_ok=True)
+            _fsync(file)
             os.replace(file, dest)
+            folders.update(dest.parents[: len(file.relative_to(tmp).parts)])  # every folder that gained an entry
+        for folder in folders:
+            _fsync(folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
@@ -53,8 +93,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
 
     return atomic_write(path, write)
 

@@ -13,7 +13,7 @@ from gelora.bench.methods import MethodSpec
 from gelora.bench.plans import PlanCache, PlanRecord
 from gelora.bench.report import write_markdown, write_pareto
 from gelora.bench.results import RESULTS_FILE, ResultsLog, failed_row, is_complete, result_row
-from gelora.bench.settings import BenchSettings, claim_bench_dir
+from gelora.bench.settings import BENCH_FILE, BenchSettings, claim_bench_dir
 from gelora.data import data_dir, task_spec
 from gelora.errors import GeloraError
 
@@ -82,6 +82,17 @@ def check_data(settings: BenchSettings) -> None:
             )
 
 
+def check_report_only(out: Path, overwrite: bool) -> None:
+    """``--report-only`` reports an existing bench: it creates no folder and deletes no runs."""
+    if overwrite:
+        raise GeloraError("--report-only with --overwrite would delete the runs it reports; drop one of them")
+    if not (out / BENCH_FILE).is_file():
+        raise GeloraError(
+            f"--report-only: {str(out)!r} holds no bench (no {BENCH_FILE}); give the --out of a bench that has run, "
+            "or drop --report-only to start one"
+        )
+
+
 def train_config(settings: BenchSettings, run: Run, plan: PlanRecord | None):
     from gelora.train.config import TrainConfig
     from gelora.train.methods import method_class
@@ -127,11 +138,12 @@ def run_bench(
     A failing run is recorded and reported, and the bench goes on with the next one; re-running retries it.
     ``report_only`` trains nothing: the tables are rewritten from the runs finished so far (e.g. of a stopped bench).
     """
-    if report_only and overwrite:
-        raise GeloraError("--report-only with --overwrite would delete the runs it reports; drop one of them")
-    settings.validate()
-    check_data(settings)
     out = Path(out)
+    if report_only:
+        check_report_only(out, overwrite)
+    settings.validate()
+    if not report_only:  # a report reads finished runs only: it needs no data (e.g. on another machine)
+        check_data(settings)
     claim_bench_dir(out, settings, overwrite)
     train = train or (None if report_only else default_train())
     plans = PlanCache(out, settings)
