@@ -30,7 +30,7 @@ def train_config(model: str, glue: str, out: Path, method: str, batch_size: int,
         method=method,
         out=str(out),
         data_dir=glue,
-        rank=4 if method_class(method).uses_rank else None,
+        rank=4 if method_class(method).uses_rank else None,  # methods without a rank would refuse one
         epochs=2,
         batch_size=batch_size,
         max_length=24,
@@ -38,7 +38,7 @@ def train_config(model: str, glue: str, out: Path, method: str, batch_size: int,
         max_eval_samples=22,  # not a multiple of 8: the last evaluation batch is padded, then de-duplicated
         lora_dropout=0.0,
         progress=False,
-        profile_options=ProfileOptions(num_samples=32),
+        profile_options=ProfileOptions(num_samples=32 if method_class(method).uses_plan else 1000),
     )
     return TrainConfig(**(settings | overrides))
 

@@ -16,7 +16,6 @@ from gelora.bench.results import RESULTS_FILE, ResultsLog, failed_row, is_comple
 from gelora.bench.settings import BENCH_FILE, BenchSettings, claim_bench_dir
 from gelora.data import data_dir, task_spec
 from gelora.errors import GeloraError
-
 from gelora.train.checkpoint import METRICS_FILE
 from gelora.train.methods import PLAN_FILE  # the runner saves the plan it trained with here
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from gelora.cli_args import option
 from gelora.data import task_spec
 from gelora.errors import GeloraError
 from gelora.io import atomic_write_json
+from gelora.outdir import OutputFolder
 
 BENCH_FILE = "bench.json"
 BENCH_FORMAT = "gelora.bench/1"
@@ -118,28 +117,14 @@ class BenchSettings:
         return dataclasses.asdict(self)
 
 
+BENCH_FOLDER = OutputFolder(marker=BENCH_FILE, owns=OWNED, kind="bench")
+
+
 def claim_bench_dir(out: Path, settings: BenchSettings, overwrite: bool) -> None:
     """Make ``out`` this bench's folder: a new one, one with the same settings (resume), or replaced (``overwrite``)."""
-    if out.exists() and not out.is_dir():
-        raise GeloraError(f"--out {str(out)!r} is a file; give a folder")
-    bench_file = out / BENCH_FILE
-    if bench_file.exists():
-        old = json.loads(bench_file.read_text()).get("settings", {})
-        new = settings.identity()
-        differ = [k for k in new if old.get(k) != new[k]]
-        if differ and not overwrite:
-            changes = ", ".join(f"{k}: {old.get(k)!r} -> {new[k]!r}" for k in differ)
-            raise GeloraError(
-                f"--out {str(out)!r} holds a bench with different settings ({changes}); "
-                "use the same settings to resume it, --overwrite to replace it, or another folder"
-            )
-    elif out.exists() and any(out.iterdir()) and not overwrite:
-        raise GeloraError(f"--out {str(out)!r} holds files but no {BENCH_FILE}; choose an empty or new folder")
-    if overwrite:
-        for name in OWNED:
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    atomic_write_json(bench_file, {"format": BENCH_FORMAT, "settings": settings.identity(), "last": settings.to_dict()})
+    BENCH_FOLDER.claim(
+        out, settings.identity(), resume=True, overwrite=overwrite, read_identity=lambda saved: saved.get("settings", {})
+    )
+    if overwrite and out.exists():
+        BENCH_FOLDER.clear(out)
+    atomic_write_json(out / BENCH_FILE, {"format": BENCH_FORMAT, "settings": settings.identity(), "last": settings.to_dict()})
