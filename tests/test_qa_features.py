@@ -51,9 +51,8 @@ def byte_level_tokenizer():
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.post_processor = processors.ByteLevel(trim_offsets=True)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=["<pad>"], show_progress=False
-    )
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(vocab_size=300, initial_alphabet=alphabet, special_tokens=["<pad>"])
     bpe.train_from_iterator([CONTEXT, "what?"], trainer)
     return PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>")
 
@@ -208,6 +207,31 @@ def test_null_answer_beats_the_span_by_more_than_the_threshold(one_window, thres
     assert one_window(logits, logits, version_2=False, null_threshold=threshold) == "101"
 
 
+def exhaustive_best_span(features: dict, rows: list[dict], starts, ends, max_answer_length: int) -> dict[str, str]:
+    """The best valid span of each example from the full (start, end) score matrix of every window."""
+    best: dict[str, tuple[float, str]] = {}
+    contexts = {row["id"]: row["context"] for row in rows}
+    for i, (qid, offsets) in enumerate(zip(features["example_id"], features["offset_mapping"])):
+        n = len(offsets)
+        in_context = np.array([offset is not None for offset in offsets])
+        length = np.arange(n)[None, :] - np.arange(n)[:, None]  # end - start
+        valid = in_context[:, None] & in_context[None, :] & (length >= 0) & (length < max_answer_length)
+        scores = np.where(valid, starts[i, :n, None] + ends[i, None, :n], -np.inf)
+        start, end = np.unravel_index(np.argmax(scores), scores.shape)
+        if scores[start, end] > best.get(qid, (-np.inf, ""))[0]:
+            best[qid] = (scores[start, end], contexts[qid][offsets[start][0] : offsets[end][1]])
+    return {qid: text for qid, (_, text) in best.items()}
+
+
+def test_n_best_covering_the_window_finds_the_best_valid_span(tokenizer, crafted):
+    features = prepare_eval_features(crafted, tokenizer, **WINDOW)
+    rng = np.random.default_rng(0)
+    starts, ends = rng.normal(size=(2, len(features["input_ids"]), WINDOW["max_length"]))
+    options = {"n_best": WINDOW["max_length"], "max_answer_length": 3}
+    predictions = postprocess_predictions(crafted, features, starts, ends, **options)
+    assert predictions == exhaustive_best_span(features, crafted, starts, ends, options["max_answer_length"])
+
+
 def test_null_score_is_the_minimum_over_windows(tokenizer):
     row = example("q", "105")
     features = prepare_eval_features([row], tokenizer, **WINDOW)
@@ -219,14 +243,18 @@ def test_null_score_is_the_minimum_over_windows(tokenizer):
     assert postprocess_predictions([row], features, starts, ends, version_2=True) == {"q": "105"}
 
 
-def test_squad_v2_sample_round_trip():
+def test_squad_v2_sample_round_trip(tokenizer):
     if not SQUAD_V2_VALIDATION.is_file():
         pytest.skip(f"{SQUAD_V2_VALIDATION} not present")
     rows = [json.loads(line) for line in SQUAD_V2_VALIDATION.read_text().splitlines()]
     examples = datasets.Dataset.from_list(rows)
     check_answers(examples)
-    tok = load_tokenizer("minilm")
-    predictions = round_trip(examples, tok, version_2=True, max_length=128, doc_stride=32)
+    window = {"tokenizer": tokenizer, "max_length": 128, "doc_stride": 32}
+    train = prepare_train_features(examples, **window)
+    # Evaluation features the way a training loop makes them: Dataset.map (offsets go through Arrow).
+    features = examples.map(prepare_eval_features, batched=True, remove_columns=examples.column_names, fn_kwargs=window)
+    assert features["input_ids"] == train["input_ids"] and len(features) > len(rows)  # long contexts take 2+ windows
+    predictions = postprocess_predictions(examples, features, *peak_logits(train, 131), version_2=True)
     scores = squad_v2_scores(predictions, examples)
     assert scores["total"] == len(rows) == 208 and scores["NoAns_total"] == 112
     assert scores["exact"] == scores["f1"] == 100.0
