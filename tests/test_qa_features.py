@@ -208,18 +208,17 @@ def test_null_answer_beats_the_span_by_more_than_the_threshold(one_window, thres
 
 
 def exhaustive_best_span(features: dict, rows: list[dict], starts, ends, max_answer_length: int) -> dict[str, str]:
-    """The best valid span of each example from the full (start, end) score matrix of every window."""
+    """The best valid span of each example, trying every (start, end) pair of every window."""
     best: dict[str, tuple[float, str]] = {}
     contexts = {row["id"]: row["context"] for row in rows}
     for i, (qid, offsets) in enumerate(zip(features["example_id"], features["offset_mapping"])):
-        n = len(offsets)
-        in_context = np.array([offset is not None for offset in offsets])
-        length = np.arange(n)[None, :] - np.arange(n)[:, None]  # end - start
-        valid = in_context[:, None] & in_context[None, :] & (length >= 0) & (length < max_answer_length)
-        scores = np.where(valid, starts[i, :n, None] + ends[i, None, :n], -np.inf)
-        start, end = np.unravel_index(np.argmax(scores), scores.shape)
-        if scores[start, end] > best.get(qid, (-np.inf, ""))[0]:
-            best[qid] = (scores[start, end], contexts[qid][offsets[start][0] : offsets[end][1]])
+        for start, start_offset in enumerate(offsets):
+            for end, end_offset in enumerate(offsets):
+                if start_offset is None or end_offset is None or not 0 <= end - start < max_answer_length:
+                    continue
+                score = starts[i, start] + ends[i, end]
+                if score > best.get(qid, (-np.inf, ""))[0]:
+                    best[qid] = (score, contexts[qid][start_offset[0] : end_offset[1]])
     return {qid: text for qid, (_, text) in best.items()}
 
 
@@ -268,6 +267,9 @@ def test_squad_v2_sample_round_trip(tokenizer):
         ([{**example("a", "101"), "answers": {"text": ["101"], "answer_start": [5]}}], "not start at character 5"),
         ([{**example("a", "101"), "answers": {"text": ["101"], "answer_start": []}}], "of the same length"),
         ([example("a", "101"), example("a", "102")], r"row 1 \(id 'a'\): its id is used by an earlier row"),
+        ([{**example("a", "159"), "answers": {"text": ["159"], "answer_start": [-3]}}], "not start at character -3"),
+        ([], "has no rows"),
+        (datasets.Dataset.from_list([example("a", "101")]).select([]), "has no rows"),
     ],
 )
 def test_check_answers_names_the_bad_row(rows, message):
@@ -276,8 +278,10 @@ def test_check_answers_names_the_bad_row(rows, message):
     assert "\n" not in str(error.value)
 
 
-def test_check_answers_accepts_a_column_batch(crafted):
-    check_answers({name: [row[name] for row in crafted] for name in crafted[0]})
+def test_check_answers_accepts_a_column_batch_and_numpy_offsets(crafted):
+    columns = {name: [row[name] for row in crafted] for name in crafted[0]}
+    columns["answers"][0] = {"text": ["114 115"], "answer_start": [np.int64(CONTEXT.index("114 115"))]}
+    check_answers(columns)
 
 
 def test_window_settings_are_checked_before_tokenising(tokenizer, crafted):
@@ -294,6 +298,8 @@ def test_postprocess_checks_the_logit_rows(tokenizer, crafted):
     logits = np.zeros((len(features["input_ids"]) - 1, 20))
     with pytest.raises(GeloraError, match="one row per evaluation feature"):
         postprocess_predictions(crafted, features, logits, logits)
+    with pytest.raises(GeloraError, match="must be at least 1"):
+        postprocess_predictions(crafted, features, *peak_logits_like(features), n_best=0)
     with pytest.raises(GeloraError, match="example 'extra' has no evaluation features"):
         postprocess_predictions([*crafted, example("extra", "101")], features, *peak_logits_like(features))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 
 import numpy as np
 
@@ -32,7 +33,8 @@ def _columns(examples, names: Sequence[str]) -> dict[str, list]:
 
 def _column_names(examples) -> set[str]:
     if isinstance(examples, Sequence):
-        return set.intersection(*(set(row) for row in examples)) if examples else set()
+        # An empty list lacks no column, only rows (which check_answers reports).
+        return set.intersection(*(set(row) for row in examples)) if examples else set(COLUMNS)
     return set(getattr(examples, "column_names", None) or examples.keys())
 
 
@@ -46,9 +48,9 @@ def _row_problem(context, question, answers) -> str | None:
     if not isinstance(texts, Sequence) or not isinstance(starts, Sequence) or len(texts) != len(starts):
         return "'answers' must hold 'text' and 'answer_start' lists of the same length"
     for text, start in zip(texts, starts):
-        if not isinstance(text, str) or not text or isinstance(start, bool) or not isinstance(start, int):
+        if not isinstance(text, str) or not text or isinstance(start, bool) or not isinstance(start, Integral):
             return f"answer {text!r} at {start!r} must be a non-empty string at an integer character offset"
-        if context[start : start + len(text)] != text:
+        if start < 0 or context[start : start + len(text)] != text:
             found = context[max(start, 0) : max(start, 0) + len(text)]
             return f"answer {text!r} does not start at character {start} of the context (found {found!r})"
     return None
@@ -70,6 +72,8 @@ def check_answers(examples) -> None:
             "use the SQuAD schema id, context, question, answers={'text': [...], 'answer_start': [...]}"
         )
     columns = _columns(examples, COLUMNS)
+    if not columns["id"]:
+        raise GeloraError("question answering data has no rows; check the data file and the split name")
     seen: set[str] = set()
     for row, (qid, context, question, answers) in enumerate(zip(*columns.values())):
         problem = "its id is used by an earlier row" if qid in seen else _row_problem(context, question, answers)
@@ -92,7 +96,7 @@ def _check_windows(questions: list[str], tokenizer, max_length: int, doc_stride:
     if room <= doc_stride:
         raise GeloraError(
             f"max_length {max_length} leaves {room} context tokens per window beside the longest question "
-            f"({lengths[longest]} tokens: {questions[longest][:60]!r}), not more than doc_stride {doc_stride}; "
+            f"({lengths[longest]} tokens: {questions[longest][:60]!r}), which must exceed doc_stride {doc_stride}; "
             "raise max_length or lower doc_stride"
         )
 
@@ -204,20 +208,19 @@ def prepare_eval_features(examples, tokenizer, max_length: int, doc_stride: int)
 def _best_span(
     start_logits: np.ndarray, end_logits: np.ndarray, offsets: list, n_best: int, max_answer_length: int
 ) -> tuple[float, tuple[int, int]] | None:
-    """The highest-scoring valid context span of one window among its ``n_best`` starts x ``n_best`` ends."""
+    """Score and character span of one window's best valid span among its ``n_best`` starts x ``n_best`` ends."""
     # Positions past the window's tokens (collator padding) are not candidates.
     start_logits, end_logits = start_logits[: len(offsets)], end_logits[: len(offsets)]
     starts = np.argsort(start_logits)[::-1][:n_best]
     ends = np.argsort(end_logits)[::-1][:n_best]
-    best = None
-    for start in starts:
-        for end in ends:
-            if offsets[start] is None or offsets[end] is None or not 0 <= end - start < max_answer_length:
-                continue
-            score = float(start_logits[start] + end_logits[end])
-            if best is None or score > best[0]:
-                best = (score, (offsets[start][0], offsets[end][1]))
-    return best
+    in_context = np.array([offset is not None for offset in offsets])
+    length = ends[None, :] - starts[:, None]
+    valid = in_context[starts, None] & in_context[None, ends] & (length >= 0) & (length < max_answer_length)
+    if not valid.any():
+        return None
+    scores = np.where(valid, start_logits[starts, None] + end_logits[None, ends], -np.inf)
+    start, end = np.unravel_index(np.argmax(scores), scores.shape)
+    return float(scores[start, end]), (offsets[starts[start]][0], offsets[ends[end]][1])
 
 
 def postprocess_predictions(
@@ -250,6 +253,8 @@ def postprocess_predictions(
     n_best, max_answer_length, version_2, null_threshold
         As above.
     """
+    if n_best < 1 or max_answer_length < 1:
+        raise GeloraError(f"n_best ({n_best}) and max_answer_length ({max_answer_length}) must be at least 1")
     columns = _columns(examples, ("id", "context"))
     feats = _columns(features, EVAL_ONLY_COLUMNS)
     if len(start_logits) != len(feats["example_id"]) or len(end_logits) != len(feats["example_id"]):
