@@ -112,3 +112,26 @@ def test_same_seed_same_result_and_no_state_leaks(tiny, tmp_path):
     assert first["history"] == again["history"]
     finished = runner.train(tiny_config(tiny, tmp_path / "a", max_steps=3, seed=3, resume=True))
     assert finished == json.loads(json.dumps(first))  # resuming a finished run returns its metrics
+
+
+def test_report_to_tensorboard_logs_loss_lr_and_metrics(tiny, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    metrics = runner.train(tiny_config(tiny, tmp_path / "run", method="geolora", max_steps=3,
+                                       report_to=["tensorboard"]))
+    events = list((tmp_path / "run" / "logs" / "gelora").glob("events.out.tfevents.*"))  # (hparams: a sub-run)
+    assert len(events) == 1
+    logged = EventAccumulator(str(events[0].parent)).Reload()
+    tags = set(logged.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "eval/accuracy", "total_rank"} <= tags
+    assert [e.step for e in logged.Scalars("train/loss")] == [1, 2, 3]
+    assert logged.Scalars("eval/accuracy")[-1].value == pytest.approx(metrics["final"]["accuracy"])
+    assert logged.Scalars("total_rank")[-1].value == sum(metrics["ranks"].values())
+
+
+def test_unknown_or_missing_tracker_is_refused_before_work(tiny, tmp_path):
+    from gelora.errors import GeloraError
+
+    with pytest.raises(GeloraError, match="not a tracker"):
+        runner.train(tiny_config(tiny, tmp_path / "run", report_to=["tensorbored"]))
+    assert not (tmp_path / "run").exists()
