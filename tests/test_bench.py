@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from bench_fixtures import FakeTrain, make_glue_dir, make_tiny_model
+from helpers import FakeTrain
 
 from gelora.bench import BenchSettings, expand, parse_method, parse_methods, run_bench
 from gelora.bench.report import _pm
@@ -17,16 +17,10 @@ from gelora.errors import GeloraError
 KNOWN = ("gelora", "lora", "adalora", "eva", "full")
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench")
-    return {"model": str(make_tiny_model(root / "model")), "data": str(make_glue_dir(root / "glue"))}
-
-
 def settings(tiny, **kw) -> BenchSettings:
     base = dict(
         model=tiny["model"], tasks=("rte", "stsb"), methods=("lora", "gelora", "gelora-lb", "adalora"),
-        seeds=(0, 1), budget_rank=4, epochs=1, max_length=16, profile_samples=40, data_dir=tiny["data"],
+        seeds=(0, 1), budget_rank=4, epochs=1, max_length=16, profile_samples=40, data_dir=tiny["data_dir"],
     )
     return BenchSettings(**(base | kw))
 
@@ -232,7 +226,7 @@ def test_across_tasks_uses_seeds_run_on_every_task():
     ],
 )
 def test_cli_bad_input(tiny, tmp_path, capsys, extra, message):
-    argv = ["bench", "--model", tiny["model"], "--out", str(tmp_path / "b"), "--data-dir", tiny["data"], *extra]
+    argv = ["bench", "--model", tiny["model"], "--out", str(tmp_path / "b"), "--data-dir", tiny["data_dir"], *extra]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

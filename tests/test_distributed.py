@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_fixtures import make_glue_dir, make_tiny_model
+from helpers import make_glue_dir, make_tiny_model
 
 import distributed_worker as worker
 from gelora.errors import GeloraError

@@ -3,7 +3,7 @@ import re
 
 import pytest
 import torch
-from tiny_models import make_texts, tiny_model, tokenizer  # noqa: F401  (fixture)
+from helpers import make_texts, tiny_model
 
 from gelora.cli import main
 from gelora.errors import GeloraError

@@ -1,5 +1,5 @@
 import pytest
-from tiny_models import FAMILIES, TARGETS_PER_BLOCK, tiny_model
+from helpers import FAMILIES, TARGETS_PER_BLOCK, tiny_model
 from torch import nn
 
 from gelora.errors import GeloraError

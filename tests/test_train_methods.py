@@ -6,7 +6,7 @@ import json
 
 import torch
 import torch.nn.functional as F
-from test_train import tiny, tiny_config  # noqa: F401  (the fixture)
+from helpers import tiny_config
 
 from gelora.models import load_tokenizer
 from gelora.train import runner
@@ -14,7 +14,7 @@ from gelora.train.methods import adapter_ranks, build_model
 from gelora.train.tasks import load_task_data
 
 
-def built(tiny, tmp_path, method, total_steps=8, **overrides):  # noqa: F811
+def built(tiny, tmp_path, method, total_steps=8, **overrides):
     from accelerate import Accelerator
 
     config = tiny_config(tiny, tmp_path, method=method, **overrides)
@@ -23,7 +23,7 @@ def built(tiny, tmp_path, method, total_steps=8, **overrides):  # noqa: F811
     return build_model(config, data, tokenizer, total_steps, Accelerator()), data
 
 
-def test_adalora_loss_includes_orthogonal_regulariser(tiny, tmp_path):  # noqa: F811
+def test_adalora_loss_includes_orthogonal_regulariser(tiny, tmp_path):
     b, data = built(tiny, tmp_path, "adalora")
     model = b.model.eval()
     batch = data.collate(data.train[:4])
@@ -38,7 +38,7 @@ def test_adalora_loss_includes_orthogonal_regulariser(tiny, tmp_path):  # noqa: 
     torch.testing.assert_close(out.loss - F.cross_entropy(out.logits, batch["labels"]), expected_reg)
 
 
-def test_adalora_update_and_allocate_every_step_reallocates_ranks(tiny, tmp_path, monkeypatch):  # noqa: F811
+def test_adalora_update_and_allocate_every_step_reallocates_ranks(tiny, tmp_path, monkeypatch):
     from peft.tuners.adalora import AdaLoraModel
 
     calls = []
@@ -56,7 +56,7 @@ def test_adalora_update_and_allocate_every_step_reallocates_ranks(tiny, tmp_path
     assert saved["rank_pattern"]
 
 
-def test_eva_initialises_from_svd_and_redistributes_ranks(tiny, tmp_path):  # noqa: F811
+def test_eva_initialises_from_svd_and_redistributes_ranks(tiny, tmp_path):
     b, _ = built(tiny, tmp_path, "eva")
     model = b.model
     ranks = adapter_ranks(model)
@@ -72,9 +72,9 @@ def test_eva_initialises_from_svd_and_redistributes_ranks(tiny, tmp_path):  # no
             torch.testing.assert_close(a @ a.T, torch.eye(a.shape[0]), atol=1e-4, rtol=0)
 
 
-def test_every_adapter_method_trains_the_head_including_the_bert_pooler(tiny, tmp_path):  # noqa: F811
+def test_every_adapter_method_trains_the_head_including_the_bert_pooler(tiny, tmp_path):
     # BERT's classifier reads the backbone's pooler (tanh of a dense layer on [CLS]): it is the head's first layer.
-    from tiny_models import tiny_model
+    from helpers import tiny_model
 
     from gelora.train.methods import head_modules
 
