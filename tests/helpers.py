@@ -34,7 +34,9 @@ def _configs() -> dict:
 
 
 # Linear layers per block: attention q/k/v/o + MLP (GPT-2 fuses q/k/v into c_attn; Llama-likes have a gated MLP).
-TARGETS_PER_BLOCK = {"bert": 6, "roberta": 6, "deberta-v2": 6, "distilbert": 6, "gpt2": 4, "llama": 7, "mistral": 7, "qwen2": 7}
+TARGETS_PER_BLOCK = {
+    "bert": 6, "roberta": 6, "deberta-v2": 6, "distilbert": 6, "gpt2": 4, "llama": 7, "mistral": 7, "qwen2": 7,
+}
 FAMILIES = list(TARGETS_PER_BLOCK)
 
 TEXT_WORDS = "the a cat dog runs sleeps quickly under over river house green small big red old new sees eats".split()

@@ -43,7 +43,10 @@ def wait_for_mid_epoch_checkpoint(proc: subprocess.Popen, out: Path, timeout: fl
     pytest.fail("no mid-epoch checkpoint appeared")
 
 
-@pytest.mark.parametrize("method", ["lora", "adalora", "geolora"])
+# LoRA proves the point in the fast tier; AdaLoRA's and GeoLoRA's extra state (rank allocator, factors) in the slow one
+@pytest.mark.parametrize(
+    "method", ["lora", pytest.param("adalora", marks=pytest.mark.slow), pytest.param("geolora", marks=pytest.mark.slow)]
+)
 def test_sigkill_then_resume_matches_uninterrupted_run(tiny, tmp_path, method):
     # 2 epochs of 40 steps, a checkpoint every 3 steps: the first one lands mid-epoch.
     settings = dict(method=method, max_train_samples=80, batch_size=2, epochs=2, checkpoint_every=3)

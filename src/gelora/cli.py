@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
         mod = importlib.import_module(f"gelora.commands.{module}")
         p = mod.register(sub, name)
         p.set_defaults(_run=mod.run)
-        p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)  # after COMMAND too
+        # also accepted after COMMAND; SUPPRESS keeps the top-level value when it is not repeated there
+        p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
