@@ -20,25 +20,19 @@ STOP_AFTER_STEP = 3  # the interrupted run dies right after its checkpoint at th
 
 
 def train_config(model: str, glue: str, out: Path, method: str, batch_size: int, **overrides):
-    from gelora.train.config import PlanOptions, TrainConfig
+    """The tests' tiny run (32 rows: 4 global steps of 8 per epoch) without dropout, so 1 and 2 processes agree."""
+    from helpers import tiny_config
+
+    from gelora.train.config import PlanOptions
 
     settings = dict(
-        model=model,
-        task="glue/rte",
         method=method,
-        out=str(out),
-        data_dir=glue,
-        rank=4,
-        epochs=2,
         batch_size=batch_size,
-        max_length=24,
-        max_train_samples=32,  # 4 global steps of 8 per epoch
         max_eval_samples=22,  # not a multiple of 8: the last evaluation batch is padded, then de-duplicated
         lora_dropout=0.0,
-        progress=False,
         plan_options=PlanOptions(num_samples=32),
     )
-    return TrainConfig(**(settings | overrides))
+    return tiny_config({"model": model, "data_dir": glue}, out, **(settings | overrides))
 
 
 class Interrupted(Exception):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 from helpers import FakeTrain
 
 from gelora.bench import BenchSettings, expand, parse_method, parse_methods, run_bench
+from gelora.bench.methods import runner_methods
 from gelora.bench.report import _pm
 from gelora.bench.results import Summary, across_tasks, aggregate
 from gelora.cli import main
@@ -53,8 +55,14 @@ def test_gelora_geolora_gets_the_bench_plan_and_its_options():
     assert not parse_method("geolora", (*KNOWN, "geolora")).is_gelora
 
 
-def test_method_list_is_open():
-    assert parse_method("geolora", (*KNOWN, "geolora")).method == "geolora"
+def test_every_runner_method_is_accepted_and_a_new_one_needs_no_bench_change(monkeypatch):
+    import gelora.bench.methods as bench_methods
+
+    assert [parse_method(m).method for m in runner_methods()] == list(runner_methods())
+    with pytest.raises(GeloraError, match="unknown method 'sparse'"):
+        parse_method("sparse")
+    monkeypatch.setattr(bench_methods, "runner_methods", lambda: (*runner_methods(), "sparse"))
+    assert [s.method for s in parse_methods("lora,sparse:rank=2")] == ["lora", "sparse"]
 
 
 @pytest.mark.parametrize(
@@ -232,8 +240,15 @@ def test_cli_bad_input(tiny, tmp_path, capsys, extra, message):
     assert message in err and "Traceback" not in err
 
 
-def test_cli_help_documents_method_specs(capsys):
+def test_cli_help_names_every_runner_method_and_its_examples_parse(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--help"])
-    out = capsys.readouterr().out
-    assert "gelora:pooling=mean" in out and "gelora-lb" in out
+    epilog = capsys.readouterr().out.split("methods: NAME", 1)[1]
+    named = re.search(r"NAME is a method of the training runner \(([^)]*)\)", epilog).group(1)
+    assert set(runner_methods()) <= {m.strip() for m in named.split(",")}
+    # the aliases (indented lines), the e.g. examples and the ablation list must all be specs the bench accepts
+    examples = [*re.findall(r"^ {4}(\S+) {2,}", epilog, re.M), *re.findall(r"e\.g\. (\S+)", epilog)]
+    examples += re.findall(r"--methods (\S+)", epilog)
+    assert len(examples) >= 5
+    for spec in examples:
+        assert parse_methods(spec), spec  # raises GeloraError on a method or option the bench does not know
