@@ -1,10 +1,13 @@
+import logging
 import os
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import make_glue_dir, make_tiny_model
+
+from gelora.logs import LIBRARIES
 
 GLUE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glue"
 
@@ -41,3 +44,18 @@ def one_thread_per_test():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def cli_output_restored():
+    """Undo what an in-process ``gelora.cli.main`` call does to quiet the libraries (environment, logger levels,
+    warning format), so later tests, and the subprocesses they start with this environment, see the defaults."""
+    environ = dict(os.environ)
+    levels = {name: logging.getLogger(name).level for name in LIBRARIES}
+    formatwarning = warnings.formatwarning
+    yield
+    os.environ.clear()
+    os.environ.update(environ)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    warnings.formatwarning = formatwarning
