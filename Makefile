@@ -1,11 +1,12 @@
-# Two entry points: `make test` and `make demo`. Each creates .venv on first use.
+# Entry points: `make test` (fast tier, what CI runs), `make test-all` (adds the slow end-to-end tests) and
+# `make demo`. Each creates .venv on first use.
 PY       ?= python3
 VENV     := .venv
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
 DATA_DIR ?= $(abspath ../shared/data/glue)
 
-.PHONY: test demo venv clean
+.PHONY: test test-all demo venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,6 +20,9 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)

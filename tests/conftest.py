@@ -1,8 +1,13 @@
+import logging
 import os
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import make_glue_dir, make_tiny_model
+
+from gelora.logs import LIBRARIES
 
 GLUE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glue"
 
@@ -17,10 +22,40 @@ def glue_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def single_thread():
-    """One torch thread for a module of tiny-tensor tests (more threads only add contention on a shared CPU)."""
+@pytest.fixture(scope="session")
+def tokenizer():
+    """The MiniLM tokenizer (offline), shared by the tiny models of every family."""
+    from gelora.models import load_tokenizer
+
+    return load_tokenizer("minilm")
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> dict[str, str]:
+    """A saved tiny random BERT and toy GLUE folders (read-only: tests write their runs elsewhere)."""
+    root = tmp_path_factory.mktemp("tiny")
+    return {"model": str(make_tiny_model(root / "model")), "data_dir": str(make_glue_dir(root / "glue"))}
+
+
+@pytest.fixture(autouse=True)
+def one_thread_per_test():
+    """One torch thread per test: tiny tensors gain nothing from more, and the CPU is shared (restored after)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def cli_output_restored():
+    """Undo what an in-process ``gelora.cli.main`` call does to quiet the libraries (environment, logger levels,
+    warning format), so later tests, and the subprocesses they start with this environment, see the defaults."""
+    environ = dict(os.environ)
+    levels = {name: logging.getLogger(name).level for name in LIBRARIES}
+    formatwarning = warnings.formatwarning
+    yield
+    os.environ.clear()
+    os.environ.update(environ)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    warnings.formatwarning = formatwarning

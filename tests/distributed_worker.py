@@ -20,27 +20,20 @@ STOP_AFTER_STEP = 3  # the interrupted run dies right after its checkpoint at th
 
 
 def train_config(model: str, glue: str, out: Path, method: str, batch_size: int, **overrides):
+    """The tests' tiny run (32 rows: 4 global steps of 8 per epoch) without dropout, so 1 and 2 processes agree."""
+    from helpers import tiny_config
+
     from gelora.options import ProfileOptions
-    from gelora.train.config import TrainConfig
     from gelora.train.methods import method_class
 
     settings = dict(
-        model=model,
-        task="glue/rte",
         method=method,
-        out=str(out),
-        data_dir=glue,
-        rank=4 if method_class(method).uses_rank else None,  # methods without a rank would refuse one
-        epochs=2,
         batch_size=batch_size,
-        max_length=24,
-        max_train_samples=32,  # 4 global steps of 8 per epoch
         max_eval_samples=22,  # not a multiple of 8: the last evaluation batch is padded, then de-duplicated
         lora_dropout=0.0,
-        progress=False,
         profile_options=ProfileOptions(num_samples=32 if method_class(method).uses_plan else 1000),
     )
-    return TrainConfig(**(settings | overrides))
+    return tiny_config({"model": model, "data_dir": glue}, out, **(settings | overrides))
 
 
 class Interrupted(Exception):

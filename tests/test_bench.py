@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
-from bench_fixtures import FakeTrain, make_glue_dir, make_tiny_model, ok_row
+from helpers import FakeTrain, ok_row
 
 from gelora.bench import BenchSettings, expand, parse_method, parse_methods, run_bench
+from gelora.bench.methods import runner_methods
 from gelora.bench.report import _pm, write_markdown
 from gelora.bench.results import Summary, across_tasks, aggregate
 from gelora.cli import main
@@ -18,16 +20,10 @@ from gelora.options import PlanOptions, ProfileOptions
 KNOWN = ("gelora", "lora", "adalora", "eva", "full")
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bench")
-    return {"model": str(make_tiny_model(root / "model")), "data": str(make_glue_dir(root / "glue"))}
-
-
 def settings(tiny, **kw) -> BenchSettings:
     base = dict(
         model=tiny["model"], tasks=("rte", "stsb"), methods=("lora", "gelora", "gelora-lb", "adalora"),
-        seeds=(0, 1), budget_rank=4, epochs=1, max_length=16, profile_samples=40, data_dir=tiny["data"],
+        seeds=(0, 1), budget_rank=4, epochs=1, max_length=16, profile_samples=40, data_dir=tiny["data_dir"],
     )
     return BenchSettings(**(base | kw))
 
@@ -61,8 +57,14 @@ def test_gelora_geolora_gets_the_bench_plan_and_its_options():
     assert not parse_method("geolora", (*KNOWN, "geolora")).is_gelora
 
 
-def test_method_list_is_open():
-    assert parse_method("geolora", (*KNOWN, "geolora")).method == "geolora"
+def test_every_runner_method_is_accepted_and_a_new_one_needs_no_bench_change(monkeypatch):
+    import gelora.bench.methods as bench_methods
+
+    assert [parse_method(m).method for m in runner_methods()] == list(runner_methods())
+    with pytest.raises(GeloraError, match="unknown method 'sparse'"):
+        parse_method("sparse")
+    monkeypatch.setattr(bench_methods, "runner_methods", lambda: (*runner_methods(), "sparse"))
+    assert [s.method for s in parse_methods("lora,sparse:rank=2")] == ["lora", "sparse"]
 
 
 @pytest.mark.parametrize(
@@ -252,7 +254,7 @@ def test_across_tasks_uses_seeds_run_on_every_task():
     ],
 )
 def test_cli_bad_input(tiny, tmp_path, capsys, extra, message):
-    argv = ["bench", "--model", tiny["model"], "--out", str(tmp_path / "b"), "--data-dir", tiny["data"], *extra]
+    argv = ["bench", "--model", tiny["model"], "--out", str(tmp_path / "b"), "--data-dir", tiny["data_dir"], *extra]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
@@ -268,3 +270,16 @@ def test_cli_help_documents_method_specs(capsys, monkeypatch):
     assert all(name in out for name in methods.METHODS)
     assert parse_methods("toy,gelora:pooling=mean,gelora-lb")[0].method == "toy"
     assert "gelora:pooling=mean" in out and "gelora-lb" in out
+
+
+def test_cli_help_names_every_runner_method_and_its_examples_parse(capsys):
+    assert main(["bench", "--help"]) == 0
+    epilog = capsys.readouterr().out.split("methods: NAME", 1)[1]
+    named = re.search(r"NAME is a method of the training runner \(([^)]*)\)", epilog).group(1)
+    assert set(runner_methods()) <= {m.strip() for m in named.split(",")}
+    # the aliases (indented lines), the e.g. examples and the ablation list must all be specs the bench accepts
+    examples = [*re.findall(r"^ {4}(\S+) {2,}", epilog, re.M), *re.findall(r"e\.g\. (\S+)", epilog)]
+    examples += re.findall(r"--methods (\S+)", epilog)
+    assert len(examples) >= 5
+    for spec in examples:
+        assert parse_methods(spec), spec  # raises GeloraError on a method or option the bench does not know

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 
-from bench_fixtures import make_tiny_model
-
 from gelora.cli import main
 
 
-def test_quick_bench_end_to_end(tmp_path, glue_dir, capsys):
-    model = make_tiny_model(tmp_path / "model")
+def test_quick_bench_end_to_end(tmp_path, tiny, glue_dir, capsys):
+    model = tiny["model"]
     out = tmp_path / "bench"
     argv = [
-        "bench", "--quick", "--model", str(model), "--tasks", "stsb", "--budget-rank", "2", "--out", str(out),
+        "bench", "--quick", "--model", model, "--tasks", "stsb", "--budget-rank", "2", "--out", str(out),
         "--data-dir", str(glue_dir), "--methods", "lora,gelora,gelora-lb,gelora:pooling=mean,adalora,eva,full",
     ]
     assert main(argv) == 0, capsys.readouterr().err

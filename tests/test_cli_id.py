@@ -1,11 +1,12 @@
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
 from gelora import twonn
-from gelora.cli import main
+from gelora.cli import COMMANDS, build_parser, main
 
 
 @pytest.fixture
@@ -42,13 +43,27 @@ def test_id_bad_files_give_one_line_errors(tmp_path, content, message, capsys):
     assert message in err and "Traceback" not in err
 
 
-def test_help_lists_subcommands(capsys):
-    from gelora.cli import COMMANDS
+def help_text(capsys, *argv: str) -> str:
+    assert main([*argv, "--help"]) == 0
+    return capsys.readouterr().out
 
-    assert main(["--help"]) == 0
-    out = capsys.readouterr().out
-    listed = {line.split()[0] for line in out.splitlines() if line.startswith("    ") and line.split()}
-    assert {name for name, _ in COMMANDS} <= listed
+
+def test_help_lists_every_subcommand(capsys):
+    listed = re.findall(r"^    (\S+)", help_text(capsys), re.M)  # each with its one-line help
+    assert listed == [name for name, _ in COMMANDS]
+
+
+def test_id_help_lists_every_option_with_its_default(capsys):
+    text = help_text(capsys, "id")
+    options = [a for a in build_parser().parse_args(["id", "x.npy"]).__dict__ if not a.startswith("_")]
+    for dest in set(options) - {"command", "file", "verbose"}:
+        flag = "--" + dest.replace("_", "-")
+        # the option's entry: from its flag to the next option's flag
+        entry = re.search(rf"^  {flag}\b(.*?)(?=^  -|\Z)", text, re.M | re.S)
+        assert entry, f"{flag} missing from the help"
+        default = build_parser().parse_args(["id", "x.npy"]).__dict__[dest]
+        if default not in (None, False):
+            assert str(default) in " ".join(entry.group(1).split()), f"{flag}: default {default} not shown"
 
 
 def test_train_help_lists_every_setting_with_its_default(capsys):

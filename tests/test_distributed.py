@@ -22,20 +22,24 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from train_fixtures import make_glue_dir, make_tiny_model
+from helpers import make_glue_dir, make_tiny_model
 
 import distributed_worker as worker
 from gelora.errors import GeloraError
 from gelora.profile import Profile
 from gelora.train.runner import train
 
-pytestmark = pytest.mark.skipif(
-    not (torch.distributed.is_available() and torch.distributed.is_gloo_available()), reason="no gloo backend"
-)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 WEIGHT_TOL = dict(rtol=1e-5, atol=5e-6)
 LAUNCH_TIMEOUT_S = 600
+
+pytestmark = [
+    pytest.mark.skipif(
+        not (torch.distributed.is_available() and torch.distributed.is_gloo_available()), reason="no gloo backend"
+    ),
+    pytest.mark.timeout(2 * LAUNCH_TIMEOUT_S),  # the first test waits for the 2-process launch
+]
 
 
 def _launch(args: list[str], cwd: Path) -> None:
@@ -148,6 +152,7 @@ def test_distributed_profile_equals_single_process(tiny, two_processes):
         assert (two.id, two.ci_low, two.ci_high, two.n_used) == pytest.approx((one.id, one.ci_low, one.ci_high, one.n_used))
 
 
+@pytest.mark.slow  # the torchrun launch above keeps a 2-process run in the fast tier
 def test_accelerate_launch_runs_gelora_train_on_two_processes(tiny):
     out = tiny["root"] / "cli"
     _launch(

@@ -11,7 +11,6 @@ from gelora.geolora.truncation import budget_ranks, tolerance_rank
 N = 16
 
 
-pytestmark = pytest.mark.usefixtures("single_thread")  # tiny tensors: extra threads only add contention
 
 
 def low_rank_problem(k: int, seed: int = 0, n_layers: int = 1):

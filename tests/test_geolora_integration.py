@@ -25,7 +25,6 @@ from gelora.geolora import (
 TARGETS = ["query", "key", "value", "dense"]
 
 
-pytestmark = pytest.mark.usefixtures("single_thread")  # tiny tensors: extra threads only add contention
 
 
 def tiny_bert():

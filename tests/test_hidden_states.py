@@ -1,6 +1,6 @@
 import pytest
 import torch
-from tiny_models import FAMILIES, make_texts, tiny_model, tokenizer  # noqa: F401  (fixture)
+from helpers import FAMILIES, make_texts, tiny_model
 
 from gelora.errors import GeloraError
 from gelora.measure.hidden_states import _select_points, _token_scores, collect_hidden_states

@@ -1,12 +1,22 @@
 """Atomic writes: a file or folder of outputs lands whole or not at all, and nothing else in the folder is touched."""
 
+import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from gelora.io import atomic_write, atomic_write_dir, atomic_write_json, atomic_write_text
+from gelora.errors import GeloraError
+from gelora.geolora.config import GEOLORA_FORMAT, GeoLoRAConfig
+from gelora.io import (
+    atomic_write,
+    atomic_write_dir,
+    atomic_write_json,
+    atomic_write_text,
+    read_format_json,
+    write_format_json,
+)
 
 
 def test_atomic_write_dir_moves_whole_files_and_keeps_the_users_others(tmp_path):
@@ -116,3 +126,21 @@ def test_atomic_write_dir_syncs_every_file_and_every_folder_that_gained_one(tmp_
     files = [p for p in synced if p.name.endswith(".bin")]
     assert sorted(p.name for p in files) == ["a.bin", "b.bin"] and all(".partial" in str(p) for p in files)
     assert sorted(p for p in synced if p not in files) == [tmp_path, out, out / "sub"]
+
+
+def test_versioned_json_round_trip_and_errors(tmp_path):
+    path = tmp_path / "doc.json"
+    write_format_json(path, "gelora.thing/1", {"values": [1, 2]})
+    assert json.loads(path.read_text())["format"] == "gelora.thing/1"
+    assert read_format_json(path, "gelora.thing/1", "thing", "gelora thing") == {"values": [1, 2]}
+    with pytest.raises(GeloraError, match="is not a gelora other"):
+        read_format_json(path, "gelora.other/1", "other", "gelora other")
+    with pytest.raises(GeloraError, match="create it with `gelora thing`"):
+        read_format_json(tmp_path / "missing.json", "gelora.thing/1", "thing", "gelora thing")
+
+
+def test_geolora_config_saves_a_versioned_document(tmp_path):
+    config = GeoLoRAConfig(["query", "value"], r_init=3, rank_pattern={"encoder.layer.0.attention.self.query": 5})
+    config.save(tmp_path / "geolora_config.json")
+    assert json.loads((tmp_path / "geolora_config.json").read_text())["format"] == GEOLORA_FORMAT
+    assert GeoLoRAConfig.load(tmp_path / "geolora_config.json") == config

@@ -3,7 +3,7 @@ import math
 import pytest
 from peft import get_peft_model
 import transformers as tf
-from tiny_models import CONFIGS, FAMILIES, tiny_model
+from helpers import FAMILIES, family_config, tiny_model
 
 from gelora.errors import GeloraError
 from gelora.plan import RankPlan, lora_param_count, plan_ranks, uniform_plan
@@ -47,7 +47,7 @@ def test_lower_bound_rule_arithmetic():
 
 
 def _bert_with_layers(n):
-    cfg = CONFIGS["bert"]()
+    cfg = family_config("bert")
     cfg.num_hidden_layers = n
     return tf.AutoModel.from_config(cfg)
 

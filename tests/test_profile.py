@@ -3,7 +3,7 @@ import re
 
 import pytest
 import torch
-from tiny_models import make_texts, tiny_model, tokenizer  # noqa: F401  (fixture)
+from helpers import make_texts, tiny_model
 
 from gelora.cli import main
 from gelora.errors import GeloraError
@@ -118,6 +118,7 @@ def test_cli_empty_file_unknown_task_budget_zero(model_dir, tmp_path, capsys, to
     assert "--budget-rank >= 1" in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # the real MiniLM; the tiny-model CLI test above covers the same path fast
 def test_minilm_on_rte(glue_dir, tmp_path, capsys):
     """The real model on 200 RTE texts: seven boundaries, IDs well inside (1, 384), a plan over its 36 linear layers."""
     code = main(["profile", "minilm", "--task", "glue/rte", "--data-dir", str(glue_dir), "--num-samples", "200", "--max-length", "64",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 
-from test_train import tiny, tiny_config  # noqa: F401  (the fixture)
+from helpers import tiny_config
 
 from gelora.cli import main
 from gelora.plan import uniform_plan
@@ -24,7 +24,7 @@ class AttentionLoRA(LoRA):
         return uniform_plan(base, self.config.lora_rank, ["query", "key", "value"])
 
 
-def test_a_method_is_one_class_and_one_registry_line(tiny, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_a_method_is_one_class_and_one_registry_line(tiny, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(methods.METHODS, AttentionLoRA.name, AttentionLoRA)
     config = tiny_config(tiny, tmp_path / "run", method="lora-attention", rank=3, max_steps=2)
     argv = ["train", config.model, "--task", config.task, "--method", "lora-attention", "--out", config.out,
@@ -55,7 +55,7 @@ class ParityTask(SequenceClassification):
         return TaskData(rows[8:], rows[:8], DataCollatorWithPadding(tokenizer), [(t,) for t in texts[8:]])
 
 
-def test_a_task_is_one_class_and_one_registry_line(tiny, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_a_task_is_one_class_and_one_registry_line(tiny, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(tasks.TASKS, "parity", ParityTask)
     argv = ["train", tiny["model"], "--task", "parity", "--method", "gelora", "--out", str(tmp_path / "run"),
             "--max-steps", "2", "--batch-size", "8", "--num-samples", "40", "--no-progress"]

@@ -1,10 +1,10 @@
 import pytest
-from tiny_models import FAMILIES, TARGETS_PER_BLOCK, tiny_model
+from helpers import FAMILIES, TARGETS_PER_BLOCK, tiny_model
 from torch import nn
 
 from gelora.errors import GeloraError
 from gelora.plan import find_block_targets, find_blocks
-from gelora.plan.targets import is_linear
+from gelora.plan.targets import is_linear, matches_suffix
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -46,3 +46,9 @@ def test_model_without_linear_layers():
     model = nn.Sequential(nn.Embedding(10, 4), nn.ModuleList([nn.LayerNorm(4), nn.LayerNorm(4)]))
     with pytest.raises(GeloraError, match="linear modules: none"):
         find_blocks(model)
+
+
+def test_suffix_matching_follows_module_boundaries():
+    name = "encoder.layer.0.attention.self.query"
+    assert matches_suffix(name, ["query"]) and matches_suffix(name, ["self.query"]) and matches_suffix(name, [name])
+    assert not matches_suffix(name, ["uery"]) and not matches_suffix(name, ["attention"]) and not matches_suffix(name, [])

@@ -6,38 +6,9 @@ import json
 
 import pytest
 import torch
-from train_fixtures import make_glue_dir, make_tiny_model
+from helpers import tiny_config
 
 from gelora.train import runner
-from gelora.train.config import TrainConfig
-from gelora.train.methods import METHODS
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny")
-    return {"model": str(make_tiny_model(root / "model")), "data_dir": str(make_glue_dir(root / "glue"))}
-
-
-def tiny_config(tiny, out, **overrides) -> TrainConfig:
-    settings = dict(
-        model=tiny["model"],
-        task="glue/rte",
-        method="lora",
-        out=str(out),
-        data_dir=tiny["data_dir"],
-        rank=4,
-        epochs=2,
-        batch_size=8,
-        max_length=24,
-        max_train_samples=32,
-        max_eval_samples=16,
-        progress=False,
-    )
-    settings |= overrides
-    if settings["method"] in METHODS and not METHODS[settings["method"]].uses_rank:  # ranks from a plan, or none
-        settings["rank"] = None
-    return TrainConfig(**settings)
 
 
 @pytest.fixture

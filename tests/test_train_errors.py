@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_train import tiny, tiny_config  # noqa: F401  (the fixture)
-from train_fixtures import make_glue_dir
+from helpers import make_glue_dir, tiny_config
 
 from gelora.cli import main
 
@@ -30,16 +29,16 @@ def fails_with(capsys, argv: list[str], *phrases: str) -> str:
     return err
 
 
-def test_unknown_method(tiny, tmp_path, capsys):  # noqa: F811
+def test_unknown_method(tiny, tmp_path, capsys):
     err = fails_with(capsys, run_cli(tiny_config(tiny, tmp_path / "o", method="qlora")), "invalid choice: 'qlora'")
     assert "lora" in err and len(err.strip().splitlines()) == 1
 
 
-def test_rank_zero(tiny, tmp_path, capsys):  # noqa: F811
+def test_rank_zero(tiny, tmp_path, capsys):
     fails_with(capsys, run_cli(tiny_config(tiny, tmp_path / "o", rank=0)), "--rank must be at least 1")
 
 
-def test_plan_from_another_model_names_the_missing_modules(tiny, tmp_path, capsys):  # noqa: F811
+def test_plan_from_another_model_names_the_missing_modules(tiny, tmp_path, capsys):
     from transformers import DistilBertConfig, DistilBertModel
 
     from gelora.plan import uniform_plan
@@ -52,7 +51,7 @@ def test_plan_from_another_model_names_the_missing_modules(tiny, tmp_path, capsy
     assert not (tmp_path / "o" / "run.json").exists()  # a refused input leaves no run behind
 
 
-def test_plan_with_rank_zero_everywhere(tiny, tmp_path, capsys):  # noqa: F811
+def test_plan_with_rank_zero_everywhere(tiny, tmp_path, capsys):
     from gelora.models import load_classifier
     from gelora.plan import uniform_plan
 
@@ -68,7 +67,7 @@ def test_plan_with_rank_zero_everywhere(tiny, tmp_path, capsys):  # noqa: F811
     ("task", "bad_label", "phrase"),
     [("rte", 0.5, "found the float 0.5"), ("rte", "entailment", "found a str label"), ("stsb", "high", "numbers")],
 )
-def test_labels_of_the_wrong_type(tiny, tmp_path, capsys, task, bad_label, phrase):  # noqa: F811
+def test_labels_of_the_wrong_type(tiny, tmp_path, capsys, task, bad_label, phrase):
     data = make_glue_dir(tmp_path / "glue", n_train=8, n_eval=4)
     rows = [json.loads(line) for line in (data / task / "train.jsonl").read_text().splitlines()]
     (data / task / "train.jsonl").write_text("".join(json.dumps(r | {"label": bad_label}) + "\n" for r in rows))
@@ -76,7 +75,7 @@ def test_labels_of_the_wrong_type(tiny, tmp_path, capsys, task, bad_label, phras
     fails_with(capsys, run_cli(config), f"glue/{task} train", phrase)
 
 
-def test_output_folder_holding_another_run(tiny, tmp_path, capsys):  # noqa: F811
+def test_output_folder_holding_another_run(tiny, tmp_path, capsys):
     config = tiny_config(tiny, tmp_path / "o")
     assert main(run_cli(config, "--max-steps", "1")) == 0
     capsys.readouterr()
@@ -86,7 +85,7 @@ def test_output_folder_holding_another_run(tiny, tmp_path, capsys):  # noqa: F81
     assert json.loads((tmp_path / "o" / "metrics.json").read_text())["seed"] == 1
 
 
-def test_output_folder_with_foreign_files(tiny, tmp_path, capsys):  # noqa: F811
+def test_output_folder_with_foreign_files(tiny, tmp_path, capsys):
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "notes.txt").write_text("mine")
     fails_with(capsys, run_cli(tiny_config(tiny, tmp_path / "o")), "already holds files")

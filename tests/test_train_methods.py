@@ -6,7 +6,7 @@ import json
 
 import torch
 import torch.nn.functional as F
-from test_train import tiny, tiny_config  # noqa: F401  (the fixture)
+from helpers import tiny_config
 
 from gelora.models import load_tokenizer
 from gelora.train import runner
@@ -14,7 +14,7 @@ from gelora.train.methods import BuildContext, method_class
 from gelora.train.tasks import make_task
 
 
-def built(tiny, tmp_path, method, total_steps=8, **overrides):  # noqa: F811
+def built(tiny, tmp_path, method, total_steps=8, **overrides):
     """The method object, the model it builds for the tiny rte task, and the task's data."""
     from accelerate import Accelerator
 
@@ -27,7 +27,7 @@ def built(tiny, tmp_path, method, total_steps=8, **overrides):  # noqa: F811
     return chosen, model, data
 
 
-def test_adalora_loss_includes_orthogonal_regulariser(tiny, tmp_path):  # noqa: F811
+def test_adalora_loss_includes_orthogonal_regulariser(tiny, tmp_path):
     _, model, data = built(tiny, tmp_path, "adalora")
     model = model.eval()
     batch = data.collate(data.train[:4])
@@ -42,7 +42,7 @@ def test_adalora_loss_includes_orthogonal_regulariser(tiny, tmp_path):  # noqa: 
     torch.testing.assert_close(out.loss - F.cross_entropy(out.logits, batch["labels"]), expected_reg)
 
 
-def test_adalora_update_and_allocate_every_step_reallocates_ranks(tiny, tmp_path, monkeypatch):  # noqa: F811
+def test_adalora_update_and_allocate_every_step_reallocates_ranks(tiny, tmp_path, monkeypatch):
     from peft.tuners.adalora import AdaLoraModel
 
     calls = []
@@ -60,7 +60,7 @@ def test_adalora_update_and_allocate_every_step_reallocates_ranks(tiny, tmp_path
     assert saved["rank_pattern"]
 
 
-def test_eva_initialises_from_svd_and_redistributes_ranks(tiny, tmp_path):  # noqa: F811
+def test_eva_initialises_from_svd_and_redistributes_ranks(tiny, tmp_path):
     eva, model, _ = built(tiny, tmp_path, "eva")
     ranks = eva.ranks(model)
     assert sum(ranks.values()) == 4 * len(ranks)  # EVA keeps the total budget of r * modules ...
@@ -75,9 +75,9 @@ def test_eva_initialises_from_svd_and_redistributes_ranks(tiny, tmp_path):  # no
             torch.testing.assert_close(a @ a.T, torch.eye(a.shape[0]), atol=1e-4, rtol=0)
 
 
-def test_every_adapter_method_trains_the_head_including_the_bert_pooler(tiny, tmp_path):  # noqa: F811
+def test_every_adapter_method_trains_the_head_including_the_bert_pooler(tiny, tmp_path):
     # BERT's classifier reads the backbone's pooler (tanh of a dense layer on [CLS]): it is the head's first layer.
-    from tiny_models import tiny_model
+    from helpers import tiny_model
 
     head_modules = make_task(tiny_config(tiny, tmp_path)).head_modules
     assert head_modules(tiny_model("bert", head=True)) == ["classifier", "bert.pooler"]

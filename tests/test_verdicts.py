@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from bench_fixtures import ok_row
+from helpers import ok_row
 from scipy.stats import ttest_ind
 
 from gelora.bench.results import RESULTS_FILE, ResultsLog

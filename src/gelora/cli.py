@@ -9,6 +9,9 @@ import sys
 from gelora import __version__
 from gelora.cli_args import GeloraArgumentParser
 from gelora.errors import GeloraError
+from gelora.logs import configure_cli_output
+
+VERBOSE_HELP = "show the logging, warnings and progress bars of Transformers, Datasets, Accelerate, PEFT and the Hub"
 
 # (subcommand, module under gelora.commands)
 COMMANDS = [
@@ -27,11 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="LoRA ranks from the geometry of the model (GeLoRA) and rank-adaptive GeoLoRA.",
     )
     parser.add_argument("--version", action="version", version=f"gelora {__version__}")
+    parser.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS:
         mod = importlib.import_module(f"gelora.commands.{module}")
         p = mod.register(sub, name)
         p.set_defaults(_run=mod.run)
+        # also accepted after COMMAND; SUPPRESS keeps the top-level value when it is not repeated there
+        p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
@@ -44,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    configure_cli_output(args.verbose)
     try:
         return args._run(args) or 0
     except GeloraError as e:

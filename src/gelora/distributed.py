@@ -2,10 +2,16 @@
 
 gelora has no engine of its own: Accelerate wraps the model (DDP, or DeepSpeed / FSDP from an accelerate config)
 and shards the data loaders. This module holds the few collective operations the rest of gelora needs besides
-that: gathering per-process results in process order, averaging tensors that live outside ``.grad`` (GeoLoRA's
+that, on Accelerate's own (``gather_object``, ``reduce``, ``broadcast``, ``extract_model_from_parallel``):
+gathering per-process results in process order, averaging tensors that live outside ``.grad`` (GeoLoRA's
 projected basis gradients), broadcasting state that must stay identical (GeoLoRA's factors), and unwrapping a
-wrapped model. Every function is a
-no-op (or the identity) in a single process, so callers need no ``if distributed`` branches.
+wrapped model. Every function is a no-op (or the identity) in a single process, so callers need no
+``if distributed`` branches.
+
+The process queries read ``torch.distributed`` rather than ``PartialState()``: constructing ``PartialState``
+initialises Accelerate's process-wide state (device choice, even the process group under a launcher), which a
+library call such as ``profile_model`` must not do behind the user's back; Accelerate's collectives are therefore
+only reached when a process group exists.
 """
 
 from __future__ import annotations
@@ -57,20 +63,13 @@ def init_from_environment() -> None:
         PartialState(cpu=launched_without_gpu())
 
 
-def _communication_device() -> torch.device:
-    # NCCL moves only CUDA tensors; gloo only CPU ones.
-    if dist.get_backend() == "nccl":
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
 def gather_objects(obj: Any) -> list[Any]:
     """Every process's ``obj`` (picklable), in process order, on every process."""
     if not is_distributed():
         return [obj]
-    gathered: list[Any] = [None] * num_processes()
-    dist.all_gather_object(gathered, obj)
-    return gathered
+    from accelerate.utils import gather_object
+
+    return gather_object([obj])  # Accelerate concatenates the gathered lists: one item per process
 
 
 @torch.no_grad()
@@ -78,11 +77,10 @@ def average_(tensors: Iterable[torch.Tensor]) -> None:
     """Replace each tensor, in place, by its mean over the processes (as DDP does with gradients)."""
     if not is_distributed():
         return
-    world = num_processes()
+    from accelerate.utils import reduce
+
     for t in tensors:
-        buffer = t.to(_communication_device())
-        dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
-        t.copy_(buffer.div_(world))
+        t.copy_(reduce(t, reduction="mean"))
 
 
 @torch.no_grad()
@@ -90,19 +88,18 @@ def broadcast_(tensors: Iterable[torch.Tensor], src: int = 0) -> None:
     """Overwrite each tensor, in place, with process ``src``'s values."""
     if not is_distributed():
         return
-    for t in tensors:
-        buffer = t.to(_communication_device())
-        dist.broadcast(buffer, src=src)
-        t.copy_(buffer)
+    from accelerate.utils import broadcast
+
+    tensors = list(tensors)
+    for t, received in zip(tensors, broadcast(tensors, from_process=src)):
+        t.copy_(received)
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
-    """The user's model inside DDP / FSDP / DeepSpeed (``.module``) and ``torch.compile`` (``._orig_mod``) wrappers."""
-    while True:
-        inner = getattr(model, "_orig_mod", None) or getattr(model, "module", None)
-        if not isinstance(inner, nn.Module):
-            return model
-        model = inner
+    """The user's model inside DDP / FSDP / DeepSpeed and ``torch.compile`` wrappers."""
+    from accelerate.utils import extract_model_from_parallel
+
+    return extract_model_from_parallel(model, keep_torch_compile=False)
 
 
 def exclude_from_ddp_sync(model: nn.Module, names: Iterable[str]) -> None:
@@ -110,7 +107,9 @@ def exclude_from_ddp_sync(model: nn.Module, names: Iterable[str]) -> None:
 
     DDP re-broadcasts every buffer from process 0 before each forward pass; for buffers that accumulate
     per-process values across forward passes (gradient accumulation) that would overwrite them. Call before
-    the model is wrapped (``accelerator.prepare``).
+    the model is wrapped (``accelerator.prepare``). Accelerate has no per-tensor option
+    (``DistributedDataParallelKwargs(broadcast_buffers=False)`` would stop the broadcast of every buffer), so this
+    uses DDP's own hook.
     """
     ignored = set(getattr(model, "_ddp_params_and_buffers_to_ignore", ())) | set(names)
     nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, sorted(ignored))

@@ -107,10 +107,18 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight"))
 
 
-def read_format_json(path: str | os.PathLike, fmt: str, kind: str, command: str) -> dict:
-    """Read a JSON document written as ``{"format": fmt, ...}`` (without the format key).
+def write_format_json(path: str | os.PathLike, fmt: str, obj: dict[str, Any]) -> Path:
+    """Write ``obj`` atomically as a versioned gelora document, ``{"format": fmt, **obj}``.
 
-    ``kind`` names the document in errors ("plan", "profile") and ``command`` the gelora command that writes it.
+    ``fmt`` names the kind of document and its version (``"gelora.plan/1"``); :func:`read_format_json` checks it.
+    """
+    return atomic_write_json(path, {"format": fmt, **obj})
+
+
+def read_format_json(path: str | os.PathLike, fmt: str, kind: str, command: str) -> dict:
+    """Read a document written by :func:`write_format_json` with ``fmt``, returned without the format key.
+
+    ``kind`` names the document in errors ("plan", "profile") and ``command`` what writes it (``gelora plan``).
     """
     try:
         with open(path, encoding="utf-8") as f:

@@ -1,17 +1,21 @@
-"""Figures for profiles and plans (matplotlib, Agg backend, saved atomically)."""
+"""Figures for profiles and plans, saved atomically.
+
+Built on ``matplotlib.figure.Figure`` rather than ``pyplot``: no global figure registry and no backend switch, so
+plotting from a notebook leaves its backend and open figures alone.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from gelora.io import save_figure
 
-from gelora.io import save_figure  # noqa: E402
-from gelora.plan import RankPlan  # noqa: E402
-from gelora.profile import Profile  # noqa: E402
+if TYPE_CHECKING:
+    from gelora.plan import RankPlan
+    from gelora.profile import Profile
 
 
 def _draw_profile(ax, profile: Profile, label: str | None = None) -> None:
@@ -40,27 +44,28 @@ def _title(profile: Profile) -> str:
 
 
 def plot_profile(profile: Profile, path: str | os.PathLike) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     _draw_profile(ax, profile)
     ax.set_title(_title(profile), fontsize=9)
     save_figure(fig, path)
-    plt.close(fig)
 
 
 def plot_profiles(profiles: list[Profile], labels: list[str], path: str | os.PathLike) -> None:
     """Several profiles overlaid (e.g. the same model on two tasks: the paper's Fig. 3)."""
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
     for profile, label in zip(profiles, labels):
         _draw_profile(ax, profile, label)
     ax.set_xticks(range(max(len(p.boundaries) for p in profiles)))
     ax.legend(fontsize=8)
     save_figure(fig, path)
-    plt.close(fig)
 
 
 def plot_plan(plan: RankPlan, profile: Profile, path: str | os.PathLike) -> None:
     """The ID profile on top, the ranks per block (drawn between their two boundaries) below."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6, 6), sharex=True)
+    fig = Figure(figsize=(6, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     _draw_profile(top, profile)
     top.set_title(_title(profile), fontsize=9)
     centers = [b.index + 0.5 for b in plan.blocks]
@@ -72,12 +77,12 @@ def plot_plan(plan: RankPlan, profile: Profile, path: str | os.PathLike) -> None
     bottom.legend(fontsize=8)
     bottom.grid(alpha=0.3, axis="y")
     save_figure(fig, path)
-    plt.close(fig)
 
 
 def plot_rank_history(history: list[dict], path: str | os.PathLike, title: str = "") -> None:
     """GeoLoRA's rank of every adapted module over the training steps (one thin line each), and their total."""
-    fig, (per_module, total) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    fig = Figure(figsize=(7, 6))
+    per_module, total = fig.subplots(2, 1, sharex=True)
     steps = [h["step"] for h in history]
     for name in history[0]["ranks"]:
         per_module.plot(steps, [h["ranks"][name] for h in history], drawstyle="steps-post", lw=0.8, alpha=0.6)
@@ -89,4 +94,3 @@ def plot_rank_history(history: list[dict], path: str | os.PathLike, title: str =
     total.set_xlabel("optimizer step")
     total.grid(alpha=0.3)
     save_figure(fig, path)
-    plt.close(fig)

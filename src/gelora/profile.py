@@ -11,7 +11,7 @@ import torch
 
 from gelora.distributed import gather_objects, num_processes, process_index
 from gelora.errors import GeloraError
-from gelora.io import atomic_write_json, read_format_json
+from gelora.io import read_format_json, write_format_json
 from gelora.measure import estimate
 from gelora.measure.intrinsic_dimension import make_estimator
 from gelora.measure.hidden_states import collect_hidden_states
@@ -79,7 +79,7 @@ class Profile:
         return len(self.boundaries) - 1
 
     def to_json(self, path: str | os.PathLike) -> None:
-        atomic_write_json(path, {"format": PROFILE_FORMAT, **asdict(self)})
+        write_format_json(path, PROFILE_FORMAT, asdict(self))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "Profile":

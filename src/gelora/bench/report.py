@@ -113,10 +113,8 @@ def write_pareto(path: Path, rows: list[dict[str, Any]], tasks: list[str]) -> Pa
 
     Methods with equal budgets would hide each other, so each method's x is nudged by a few percent (log axis).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure  # not pyplot: a notebook's backend and figures stay as they are
     from matplotlib.ticker import NullFormatter
 
     cells = aggregate(rows)
@@ -125,9 +123,10 @@ def write_pareto(path: Path, rows: list[dict[str, Any]], tasks: list[str]) -> Pa
         return None
     methods = list(dict.fromkeys(c.method for c in cells))
     # 10 colours x 4 markers: every method of a large ablation matrix keeps its own look
-    styles = {m: (plt.get_cmap("tab10")(i % 10), "osD^"[i // 10 % 4]) for i, m in enumerate(methods)}
+    styles = {m: (colormaps["tab10"](i % 10), "osD^"[i // 10 % 4]) for i, m in enumerate(methods)}
     nudge = {m: 1 + 0.03 * (i - (len(methods) - 1) / 2) for i, m in enumerate(methods)}
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(tasks), 3.6))
+    axes = fig.subplots(1, len(tasks), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for c in (c for c in cells if c.task == task):
             ax.errorbar(
@@ -145,5 +144,4 @@ def write_pareto(path: Path, rows: list[dict[str, Any]], tasks: list[str]) -> Pa
     fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=min(len(methods), 5), bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
     return path

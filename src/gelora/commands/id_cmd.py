@@ -15,13 +15,13 @@ from gelora.measure import ESTIMATORS, estimate
 def register(sub, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help="estimate the intrinsic dimension of a point cloud (.npy, .pt, .csv)")
     p.add_argument("file", help="points as rows: .npy, .pt (a 2-D tensor) or .csv (numeric, optional header)")
-    p.add_argument("--estimator", choices=ESTIMATORS, default="twonn")
+    p.add_argument("--estimator", choices=ESTIMATORS, default="twonn", help="estimator (default: twonn)")
     p.add_argument("--method", choices=("linear", "mle"), default="linear", help="TwoNN fit (default: linear)")
     p.add_argument("--discard-fraction", type=float, default=0.1, help="TwoNN: largest ratios left out (0.1)")
     p.add_argument("--range-max", type=int, default=64, help="GRIDE: largest neighbour rank (64)")
-    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the interval (0: none)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="torch device for the neighbour search, e.g. cuda")
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the interval (200; 0: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (0)")
+    p.add_argument("--device", default="cpu", help="torch device for the neighbour search (cpu), e.g. cuda")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
 

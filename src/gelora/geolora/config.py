@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 
 from gelora.errors import GeloraError
+from gelora.io import read_format_json, write_format_json
+
+GEOLORA_FORMAT = "gelora.geolora/1"
 
 
 @dataclass
@@ -109,7 +111,10 @@ class GeoLoRAConfig:
             raise GeloraError(f"Unknown GeoLoRA config keys {unknown}; valid keys are {sorted(known)}.")
         return cls(**data)
 
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the config as a versioned JSON document (what :meth:`load` reads)."""
+        write_format_json(path, GEOLORA_FORMAT, self.to_dict())
+
     @classmethod
     def load(cls, path: str | os.PathLike) -> GeoLoRAConfig:
-        with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
+        return cls.from_dict(read_format_json(path, GEOLORA_FORMAT, "GeoLoRA config", "gelora.geolora.save_geolora"))

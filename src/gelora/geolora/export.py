@@ -36,7 +36,7 @@ def _adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
 def save_geolora(model: nn.Module, out_dir: str | os.PathLike) -> Path:
     """Write ``geolora_config.json``, ``geolora_adapter.safetensors`` and ``geolora_ranks.json`` to ``out_dir``."""
     out_dir = Path(out_dir)
-    atomic_write_json(out_dir / CONFIG_FILE, geolora_config(model).to_dict())
+    geolora_config(model).save(out_dir / CONFIG_FILE)
     state = _adapter_state(model)
     atomic_write(out_dir / WEIGHTS_FILE, lambda tmp: save_file(state, tmp))
     atomic_write_json(out_dir / RANKS_FILE, ranks(model))

@@ -11,12 +11,9 @@ from gelora.distributed import exclude_from_ddp_sync
 from gelora.errors import GeloraError
 from gelora.geolora.config import GeoLoRAConfig
 from gelora.geolora.layer import GeoLoRALinear
+from gelora.plan.targets import matches_suffix
 
 CONFIG_ATTRIBUTE = "geolora_config"
-
-
-def _matches_suffix(name: str, suffix: str) -> bool:
-    return name == suffix or name.endswith("." + suffix)
 
 
 def _describe_linears(linear_names: list[str]) -> str:
@@ -43,12 +40,12 @@ def find_target_modules(model: nn.Module, target_modules: list[str] | str) -> li
                 f"target_modules regex {target_modules!r} matches no Linear module. {_describe_linears(linear_names)}"
             )
         return chosen
-    unmatched = [t for t in target_modules if not any(_matches_suffix(n, t) for n in linear_names)]
+    unmatched = [t for t in target_modules if not any(matches_suffix(n, [t]) for n in linear_names)]
     if unmatched:
         raise GeloraError(
             f"target_modules {unmatched} match no Linear module; fix the names. {_describe_linears(linear_names)}"
         )
-    return [n for n in linear_names if any(_matches_suffix(n, t) for t in target_modules)]
+    return [n for n in linear_names if matches_suffix(n, target_modules)]
 
 
 def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
@@ -98,7 +95,7 @@ def apply_geolora(model: nn.Module, config: GeoLoRAConfig) -> nn.Module:
     # The projected gradients accumulate per process; the integrator averages them itself.
     exclude_from_ddp_sync(model, [f"{name}.{b}" for name in names for b in ("grad_K", "grad_L")])
     for suffix in config.modules_to_save:
-        found = [m for n, m in model.named_modules() if n and _matches_suffix(n, suffix)]
+        found = [m for n, m in model.named_modules() if n and matches_suffix(n, [suffix])]
         if not found:
             raise GeloraError(f"modules_to_save entry {suffix!r} matches no module of the model; fix the name.")
         for module in found:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from gelora.errors import GeloraError
-from gelora.io import atomic_write_json, read_format_json
+from gelora.io import read_format_json, write_format_json
 from gelora.plan.targets import find_block_targets, linear_shape, resolve_modules
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class RankPlan:
         return "\n".join(lines)
 
     def to_json(self, path: str | os.PathLike) -> None:
-        atomic_write_json(path, {"format": PLAN_FORMAT, **asdict(self)})
+        write_format_json(path, PLAN_FORMAT, asdict(self))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "RankPlan":

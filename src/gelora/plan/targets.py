@@ -68,8 +68,9 @@ def find_blocks(model: nn.Module) -> tuple[str, list[nn.Module]]:
     return max(candidates, key=lambda c: len(c[1]))
 
 
-def _matches(relative: str, suffixes: Sequence[str]) -> bool:
-    return any(relative == s or relative.endswith("." + s) for s in suffixes)
+def matches_suffix(name: str, suffixes: Sequence[str]) -> bool:
+    """True when ``name`` is one of ``suffixes`` or ends in ``"." + suffix``: PEFT's rule for ``target_modules``."""
+    return any(name == s or name.endswith("." + s) for s in suffixes)
 
 
 def find_block_targets(model: nn.Module, target_modules: Sequence[str] | None = None) -> list[list[str]]:
@@ -94,21 +95,17 @@ def find_block_targets(model: nn.Module, target_modules: Sequence[str] | None = 
     for i, block in enumerate(blocks):
         names = [n for n, m in block.named_modules() if n and is_linear(m)]
         if target_modules:
-            names = [n for n in names if _matches(n, target_modules)]
+            names = [n for n in names if matches_suffix(n, target_modules)]
         targets.append([f"{prefix}{i}.{n}" for n in names])
     if target_modules:
         available = [n for n, m in blocks[0].named_modules() if n and is_linear(m)]
-        unmatched = [s for s in target_modules if not _matches_any(s, available)]
+        unmatched = [s for s in target_modules if not any(matches_suffix(n, [s]) for n in available)]
         if unmatched or not any(targets):
             raise GeloraError(
                 f"target module(s) {', '.join(unmatched or target_modules)} match no linear module in the blocks of "
                 f"{type(model).__name__}; available in each block ({prefix}<i>.*): {', '.join(available)}"
             )
     return targets
-
-
-def _matches_any(suffix: str, names: Sequence[str]) -> bool:
-    return any(_matches(n, [suffix]) for n in names)
 
 
 def resolve_modules(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module | None]:
@@ -118,6 +115,6 @@ def resolve_modules(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Modu
     modules = dict(model.named_modules())
     found = {}
     for name in names:
-        hits = [modules[name]] if name in modules else [m for n, m in modules.items() if n.endswith("." + name)]
+        hits = [modules[name]] if name in modules else [m for n, m in modules.items() if matches_suffix(n, [name])]
         found[name] = hits[0] if len(hits) == 1 else None
     return found
