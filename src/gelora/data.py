@@ -100,6 +100,59 @@ def _read_files(kind: str, files: dict[str, str]):
         ) from None
 
 
+FILE_KINDS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+def load_split(source: str | os.PathLike, split: str = "train", config: str | None = None):
+    """One split of a user's data as a ``datasets.Dataset``.
+
+    ``source`` is a ``.jsonl``/``.json``/``.csv``/``.parquet`` file (one split: ``split`` must be ``"train"``), a
+    folder holding ``<split>.<ext>`` (e.g. ``gsm8k/test.jsonl``), or a Hub dataset id (``config`` names its
+    configuration). Every failure is one ``GeloraError``.
+    """
+    text = str(source)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        found = [path / f"{split}{ext}" for ext in FILE_KINDS if (path / f"{split}{ext}").is_file()]
+        if not found:
+            raise GeloraError(f"folder {text!r} has no {split}.jsonl/.json/.csv/.parquet; fix the path or split")
+        return _read_file(found[0])
+    if path.is_file():
+        if split != "train":
+            raise GeloraError(
+                f"data file {text!r} holds one split, not {split!r}; give a folder with {split}.jsonl, "
+                "or a separate file for evaluation"
+            )
+        return _read_file(path)
+    if path.suffix in FILE_KINDS or text.startswith((".", "/", "~")):
+        raise GeloraError(f"data file {text!r} does not exist; fix the path")
+    return _load_hub(text, config, split)
+
+
+def _read_file(path: Path):
+    if path.suffix not in FILE_KINDS:
+        raise GeloraError(f"unsupported data file {path.name!r}; use .jsonl, .json, .csv or .parquet")
+    if path.stat().st_size == 0:
+        raise GeloraError(f"data file {str(path)!r} is empty")
+    dataset = _read_files(FILE_KINDS[path.suffix], {"train": str(path)})["train"]
+    if len(dataset) == 0:
+        raise GeloraError(f"data file {str(path)!r} has no rows")
+    return dataset
+
+
+def _load_hub(hub_id: str, config: str | None, split: str):
+    import datasets
+
+    try:
+        return datasets.load_dataset(hub_id, config, split=split)
+    except Exception as e:  # the Hub and datasets raise many kinds; all mean the same thing to a user
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise GeloraError(
+            f"could not load {hub_id!r} (config {config}, split {split}) from the Hub ({reason}); "
+            "offline, give a local .jsonl/.json/.csv/.parquet file or a folder with <split>.jsonl"
+        ) from None
+
+
 def load_file(path: str | os.PathLike, text_columns: list[str] | tuple[str, ...]):
     """Load a user's jsonl / json / csv file as a ``DatasetDict`` with one ``train`` split."""
     path = Path(path)

@@ -9,7 +9,7 @@ import argparse
 
 from gelora.cli_args import add_arguments, from_args
 from gelora.options import PlanOptions, ProfileOptions
-from gelora.train.config import TrainConfig
+from gelora.train.config import DataOptions, TrainConfig
 
 
 def register(sub, name: str) -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def register(sub, name: str) -> argparse.ArgumentParser:
         usage="gelora train MODEL --task TASK --method METHOD --out DIR [options]",
     )
     add_arguments(p, TrainConfig)
+    add_arguments(p.add_argument_group("your own data (classify)"), DataOptions)
     add_arguments(p.add_argument_group("GeLoRA profiling (gelora, gelora-geolora without --plan)"), ProfileOptions)
     add_arguments(p.add_argument_group("GeLoRA planning (gelora, gelora-geolora without --plan)"), PlanOptions)
     return p
@@ -27,7 +28,11 @@ def register(sub, name: str) -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return from_args(
-        TrainConfig, args, profile_options=from_args(ProfileOptions, args), plan_options=from_args(PlanOptions, args)
+        TrainConfig,
+        args,
+        data_options=from_args(DataOptions, args),
+        profile_options=from_args(ProfileOptions, args),
+        plan_options=from_args(PlanOptions, args),
     )
 
 

@@ -30,12 +30,37 @@ def _method_names() -> tuple[str, ...]:
 
 
 @dataclass
+class DataOptions:
+    """A user's own data (``--task classify``, ``sft``, ``qa``); each task refuses the options it does not use."""
+
+    data: str | None = option(None, "training data: a .jsonl/.json/.csv/.parquet file, a folder with <split>.jsonl, "
+                              "or a Hub dataset id")
+    eval_data: str | None = option(None, "evaluation data, in the same forms", default_text="the --eval-split of "
+                                   "--data, else a seeded --eval-fraction of the training rows")
+    data_config: str | None = option(None, "Hub dataset configuration (e.g. main for openai/gsm8k)")
+    train_split: str = option("train", "split of --data to train on")
+    eval_split: str | None = option(None, "split to evaluate on", default_text="validation (else test) where the "
+                                    "data has one")
+    eval_fraction: float = option(0.1, "without evaluation data: share of the training rows held out (seeded)")
+    text_columns: list[str] | None = option(None, "classify: the text column, or two (a pair)")
+    label_column: str = option("label", "classify: the label column")
+    problem: str | None = option(None, "classify: what the labels are", choices=("classification", "regression"),
+                                 default_text="regression for float labels, else classification")
+
+    def given(self) -> set[str]:
+        """The options set to something other than their default."""
+        default = DataOptions()
+        return {f.name for f in dataclasses.fields(self) if getattr(self, f.name) != getattr(default, f.name)}
+
+
+@dataclass
 class TrainConfig:
     """One fine-tuning run. ``out`` receives metrics.json, the adapter (or full model), checkpoints and, for
     GeLoRA, the profile and plan. ``batch_size`` is per process."""
 
     model: str = option(help="Hub id, local model folder, or 'minilm'", positional=True)
-    task: str = option(help="glue/<name>: cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp")
+    task: str = option(help="glue/<name> (cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp), classify (labelled rows "
+                       "of --data)")
     method: str = option(help="how to fine-tune", choices=_method_names)
     out: str = option(help="output folder (metrics.json, adapter/, checkpoint/)")
     plan: str | None = option(None, "gelora, gelora-geolora: a plan.json from 'gelora plan' instead of profiling now")
@@ -77,6 +102,7 @@ class TrainConfig:
     # layers. With s = 1, S stayed near 1e-5 after 32 steps of lr 2e-3 and the adapter learned nothing.
     geolora_scaling: float = option(10.0, "GeoLoRA: fixed output scale s in W0 + s V S U^T")
     progress: bool = option(True, "the progress bar")
+    data_options: DataOptions = field(default_factory=DataOptions, metadata={"cli": False})
     profile_options: ProfileOptions = field(default_factory=ProfileOptions, metadata={"cli": False})
     plan_options: PlanOptions = field(default_factory=PlanOptions, metadata={"cli": False})
 
@@ -136,6 +162,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         d = dict(d)
+        d["data_options"] = DataOptions(**d.get("data_options", {}))
         d["profile_options"] = ProfileOptions(**d.get("profile_options", {}))
         d["plan_options"] = PlanOptions(**d.get("plan_options", {}))
         return cls(**d)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from gelora.errors import GeloraError
 from gelora.train.tasks.base import Task, TaskData
+from gelora.train.tasks.classify import Classify
 from gelora.train.tasks.glue import Glue
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 TASKS: dict[str, type[Task]] = {
     "glue": Glue,
+    "classify": Classify,
 }
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
+from gelora.errors import GeloraError
+
 if TYPE_CHECKING:
     from gelora.train.config import TrainConfig
 
@@ -54,6 +56,7 @@ class Task:
 
     auto_model: ClassVar[str] = "AutoModelForSequenceClassification"
     peft_task_type: ClassVar[str] = "SEQ_CLS"
+    uses_data_options: ClassVar[frozenset[str]] = frozenset()  # the ``DataOptions`` fields this task reads
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -69,7 +72,36 @@ class Task:
         raise NotImplementedError
 
     def validate(self) -> None:
-        """Raise ``GeloraError`` for settings or data this task cannot use; called before any model is loaded."""
+        """Raise ``GeloraError`` for settings or data this task cannot use; called before any model is loaded.
+
+        Subclasses extend it (calling ``super().validate()``); here: data options this task would ignore.
+        """
+        ignored = sorted(self.config.data_options.given() - self.uses_data_options)
+        if ignored:
+            flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
+            raise GeloraError(f"{flags} do(es) not apply to --task {self.name}; drop them")
+
+    def load_splits(self):
+        """The training and evaluation rows (``datasets.Dataset``) of ``--data``, the first ``max_*_samples`` each.
+
+        Evaluation rows come from ``--eval-data``, else ``--eval-split`` of ``--data``, else its validation (or
+        test) split when it is a folder that has one, else a seeded ``--eval-fraction`` of the training rows.
+        """
+        from gelora.data import load_split
+
+        options, config = self.config.data_options, self.config
+        if options.data is None:
+            raise GeloraError(f"--task {self.name} needs --data (a .jsonl/.json/.csv/.parquet file, a folder, or a "
+                              "Hub dataset id)")
+        train = load_split(options.data, options.train_split, options.data_config)
+        if options.eval_data is not None:
+            evaluation = load_split(options.eval_data, options.eval_split or "train", options.data_config)
+        elif options.eval_split is not None or (split := _held_out_split(options.data)):
+            evaluation = load_split(options.data, options.eval_split or split, options.data_config)
+        else:
+            parts = train.train_test_split(test_size=options.eval_fraction, seed=config.seed)
+            train, evaluation = parts["train"], parts["test"]
+        return first_rows(train, config.max_train_samples), first_rows(evaluation, config.max_eval_samples)
 
     def load(self, tokenizer) -> TaskData:
         raise NotImplementedError
@@ -85,3 +117,21 @@ class Task:
     def evaluate(self, model: torch.nn.Module, loader, accelerator) -> dict[str, float]:
         """Metrics on the evaluation rows (``loader`` is prepared by ``accelerator``), gathered over processes."""
         raise NotImplementedError
+
+
+def _held_out_split(source: str) -> str | None:
+    """``validation`` or ``test`` when ``source`` is a folder holding that split, else None."""
+    from pathlib import Path
+
+    from gelora.data import FILE_KINDS
+
+    folder = Path(source).expanduser()
+    for split in ("validation", "test"):
+        if folder.is_dir() and any((folder / f"{split}{ext}").is_file() for ext in FILE_KINDS):
+            return split
+    return None
+
+
+def first_rows(dataset, n: int | None):
+    """The first ``n`` rows (all when ``n`` is None)."""
+    return dataset if n is None else dataset.select(range(min(n, len(dataset))))

@@ -19,6 +19,14 @@ class SequenceClassification(Task):
     num_labels: int
     metrics: tuple[str, ...]
 
+    def tokenize(self, dataset, tokenizer, text_columns: tuple[str, ...], labels: list) -> list[dict]:
+        """Rows of token lists (one text or a pair, truncated to ``max_length``) with their ``labels``."""
+        from gelora.data import text_pairs
+
+        columns = list(zip(*text_pairs(dataset, text_columns)))
+        encoded = tokenizer(*columns, truncation=True, max_length=self.config.max_length)
+        return [{**{k: v[i] for k, v in encoded.items()}, "labels": label} for i, label in enumerate(labels)]
+
     @property
     def metric(self) -> str:
         return self.metrics[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gelora.data import GLUE_TASKS, TaskSpec, load_task, task_spec, text_pairs
 from gelora.errors import GeloraError
-from gelora.train.tasks.base import TaskData
+from gelora.train.tasks.base import TaskData, first_rows
 from gelora.train.tasks.classification import SequenceClassification
 
 # STS-B similarity scores are defined on 0 (unrelated) .. 5 (equivalent).
@@ -27,6 +27,7 @@ class Glue(SequenceClassification):
     def validate(self) -> None:
         from gelora.data import data_dir
 
+        super().validate()
         data_dir(self.config.data_dir)  # a missing folder fails here, before any model is loaded
 
     def load(self, tokenizer) -> TaskData:
@@ -35,8 +36,8 @@ class Glue(SequenceClassification):
 
         config = self.config
         ds = load_task(config.task, config.data_dir)
-        train = _first(ds["train"], config.max_train_samples)
-        evaluation = _first(ds[self.spec.eval_split], config.max_eval_samples)
+        train = first_rows(ds["train"], config.max_train_samples)
+        evaluation = first_rows(ds[self.spec.eval_split], config.max_eval_samples)
         return TaskData(
             train=self._tokenize(train, tokenizer, "train"),
             eval=self._tokenize(evaluation, tokenizer, self.spec.eval_split),
@@ -52,14 +53,8 @@ class Glue(SequenceClassification):
             )
         labels = list(dataset["label"])
         check_labels(labels, self.spec, split)
-        columns = list(zip(*text_pairs(dataset, self.spec.text_columns)))
-        encoded = tokenizer(*columns, truncation=True, max_length=self.config.max_length)
         label_type = float if self.spec.is_regression else int
-        return [{**{k: v[i] for k, v in encoded.items()}, "labels": label_type(labels[i])} for i in range(len(labels))]
-
-
-def _first(dataset, n: int | None):
-    return dataset if n is None else dataset.select(range(min(n, len(dataset))))
+        return self.tokenize(dataset, tokenizer, self.spec.text_columns, [label_type(v) for v in labels])
 
 
 def check_labels(labels: list, spec: TaskSpec, split: str) -> None:

@@ -1,0 +1,98 @@
+"""Classification or regression on a user's own labelled rows (``--task classify --data FILE --text-columns a[,b]``).
+
+String (or integer) labels become class ids in sorted order; the mapping is stored in the model config's
+``id2label`` / ``label2id``, so the saved adapter predicts label names. Float labels (or ``--problem regression``)
+make a regression on one output.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gelora.errors import GeloraError
+from gelora.train.tasks.base import TaskData
+from gelora.train.tasks.classification import SequenceClassification
+
+CLASSIFICATION_METRICS = ("accuracy", "macro_f1")
+REGRESSION_METRICS = ("pearson", "spearman")
+
+
+class Classify(SequenceClassification):
+    """Any number of classes (or a regression) over one or two text columns of ``--data``."""
+
+    uses_data_options = frozenset(
+        {"data", "eval_data", "data_config", "train_split", "eval_split", "eval_fraction", "text_columns",
+         "label_column", "problem"}
+    )
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.label_names: list[str] = []
+        self.metrics = REGRESSION_METRICS if config.data_options.problem == "regression" else CLASSIFICATION_METRICS
+        self.num_labels = 1 if config.data_options.problem == "regression" else 0  # set from the data in load()
+
+    def validate(self) -> None:
+        super().validate()
+        options = self.config.data_options
+        if options.data is None or not options.text_columns:
+            raise GeloraError("--task classify needs --data FILE and --text-columns (one column, or two for pairs)")
+        if len(options.text_columns) > 2:
+            raise GeloraError(f"--text-columns takes one column or two (a pair), got {len(options.text_columns)}")
+        if not 0 < options.eval_fraction < 1:
+            raise GeloraError(f"--eval-fraction must be in (0, 1) (got {options.eval_fraction:g})")
+
+    def load(self, tokenizer) -> TaskData:
+        from transformers import DataCollatorWithPadding
+
+        from gelora.data import check_columns, text_pairs
+
+        options = self.config.data_options
+        columns = tuple(options.text_columns)
+        train, evaluation = self.load_splits()
+        for split, dataset in (("training", train), ("evaluation", evaluation)):
+            check_columns(dataset, (*columns, options.label_column))
+            if len(dataset) == 0:
+                raise GeloraError(f"the {split} data has no rows; give more rows or a larger --eval-fraction")
+        train_labels, eval_labels = list(train[options.label_column]), list(evaluation[options.label_column])
+        if options.problem is None and all(isinstance(v, float) for v in train_labels):
+            self.metrics, self.num_labels = REGRESSION_METRICS, 1
+        if self.is_regression:
+            train_ids, eval_ids = _numbers(train_labels, "training"), _numbers(eval_labels, "evaluation")
+        else:
+            self.label_names = sorted({str(v) for v in train_labels})
+            if len(self.label_names) < 2:
+                raise GeloraError(f"the training labels hold one class ({self.label_names}); classification needs two")
+            unseen = sorted({str(v) for v in eval_labels} - set(self.label_names))
+            if unseen:
+                raise GeloraError(
+                    f"label(s) {', '.join(map(repr, unseen))} appear only in the evaluation data; the model cannot "
+                    "learn them: add training rows with them, or drop those evaluation rows"
+                )
+            self.num_labels = len(self.label_names)
+            index = {name: i for i, name in enumerate(self.label_names)}
+            train_ids, eval_ids = ([index[str(v)] for v in labels] for labels in (train_labels, eval_labels))
+        return TaskData(
+            train=self.tokenize(train, tokenizer, columns, train_ids),
+            eval=self.tokenize(evaluation, tokenizer, columns, eval_ids),
+            collate=DataCollatorWithPadding(tokenizer),
+            profile_texts=text_pairs(train, columns),
+            info={"labels": self.label_names or None, "problem": "regression" if self.is_regression else
+                  "classification"},
+        )
+
+    def build_model(self) -> torch.nn.Module:
+        from gelora.models import load_classifier
+
+        if self.is_regression:
+            return load_classifier(self.config.model, 1, problem_type="regression")
+        id2label = dict(enumerate(self.label_names))
+        return load_classifier(self.config.model, self.num_labels, id2label=id2label,
+                               label2id={name: i for i, name in id2label.items()})
+
+
+def _numbers(labels: list, split: str) -> list[float]:
+    bad = next((v for v in labels if isinstance(v, bool) or not isinstance(v, (int, float))), None)
+    if bad is not None:
+        raise GeloraError(f"regression labels must be numbers; the {split} data holds {bad!r}; fix it, or drop "
+                          "--problem regression")
+    return [float(v) for v in labels]

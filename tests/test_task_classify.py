@@ -1,0 +1,92 @@
+"""``--task classify``: a user's own file, string labels by name, regression from float labels, clear refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+
+import pytest
+from helpers import TASK_WORDS, tiny_config
+
+from gelora.cli import main
+from gelora.errors import GeloraError
+from gelora.train import runner
+from gelora.train.config import DataOptions
+
+LABELS = ("negative", "neutral", "positive")
+
+
+def write_rows(path, n: int, seed: int = 0, labels=LABELS, regression: bool = False):
+    """A csv (or jsonl) of ``text``, ``other`` and ``y``: the label word is in the text, so it can be learned."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        words = rng.choices(TASK_WORDS, k=5) + [str(label)]
+        rows.append({"text": " ".join(rng.sample(words, len(words))), "other": "x y", "y": i % 5 + 0.5
+                     if regression else label})
+    if path.suffix == ".csv":
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def classify_config(tiny, tmp_path, **data):
+    options = DataOptions(text_columns=["text"], label_column="y", **data)
+    return tiny_config(tiny, tmp_path / "run", task="classify", data_options=options, data_dir=None, epochs=1)
+
+
+def test_string_labels_become_named_classes(tiny, tmp_path):
+    train = write_rows(tmp_path / "train.csv", 30)
+    evaluation = write_rows(tmp_path / "eval.jsonl", 12, seed=1)
+    metrics = runner.train(classify_config(tiny, tmp_path, data=str(train), eval_data=str(evaluation)))
+    assert metrics["metric"] == "accuracy" and set(metrics["final"]) >= {"accuracy", "macro_f1"}
+    assert metrics["labels"] == sorted(LABELS) and metrics["problem"] == "classification"
+    assert metrics["train_samples"] == 30 and metrics["eval_samples"] == 12
+
+
+def test_float_labels_make_a_regression_and_a_seeded_eval_fraction(tiny, tmp_path):
+    train = write_rows(tmp_path / "train.jsonl", 40, regression=True)
+    first = runner.train(classify_config(tiny, tmp_path / "a", data=str(train), eval_fraction=0.25))
+    assert first["metric"] == "pearson" and first["problem"] == "regression"
+    assert (first["train_samples"], first["eval_samples"]) == (30, 10)
+    again = runner.train(classify_config(tiny, tmp_path / "b", data=str(train), eval_fraction=0.25))
+    assert again["history"] == first["history"]  # the held-out rows are the same for the same seed
+
+
+@pytest.mark.parametrize(
+    ("data", "phrase"),
+    [
+        (dict(), "needs --data"),
+        (dict(label_column="missing"), "missing"),
+        (dict(eval_fraction=1.5), "--eval-fraction must be in (0, 1)"),
+    ],
+)
+def test_bad_settings(tiny, tmp_path, data, phrase):
+    train = write_rows(tmp_path / "train.csv", 12)
+    settings = {"data": str(train)} | data if data.get("label_column") or data.get("eval_fraction") else data
+    options = DataOptions(text_columns=["text"], **{"label_column": "y"} | settings)
+    with pytest.raises(GeloraError, match=phrase.replace("(", r"\(").replace(")", r"\)")):
+        runner.train(tiny_config(tiny, tmp_path / "run", task="classify", data_options=options, data_dir=None))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_label_only_in_the_eval_data_is_refused(tiny, tmp_path, capsys):
+    train = write_rows(tmp_path / "train.csv", 12, labels=("negative", "positive"))
+    evaluation = write_rows(tmp_path / "eval.csv", 6)
+    argv = ["train", tiny["model"], "--task", "classify", "--method", "lora", "--out", str(tmp_path / "run"),
+            "--data", str(train), "--eval-data", str(evaluation), "--text-columns", "text", "--label-column", "y"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "'neutral' appear only in the evaluation data" in err and len(err.strip().splitlines()) == 1
+
+
+def test_data_options_do_not_apply_to_glue(tiny, tmp_path):
+    options = DataOptions(text_columns=["sentence1"])
+    with pytest.raises(GeloraError, match="--text-columns do\\(es\\) not apply to --task glue/rte"):
+        runner.train(tiny_config(tiny, tmp_path / "run", data_options=options))
