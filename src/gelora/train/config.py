@@ -46,6 +46,9 @@ class DataOptions:
     label_column: str = option("label", "classify: the label column")
     problem: str | None = option(None, "classify: what the labels are", choices=("classification", "regression"),
                                  default_text="regression for float labels, else classification")
+    doc_stride: int | None = option(None, "qa: tokens shared by consecutive windows of a long context",
+                                    default_text="a third of --max-length")
+    max_answer_length: int = option(30, "qa: longest answer span, in tokens")
 
     def given(self) -> set[str]:
         """The options set to something other than their default."""
@@ -59,8 +62,8 @@ class TrainConfig:
     GeLoRA, the profile and plan. ``batch_size`` is per process."""
 
     model: str = option(help="Hub id, local model folder, or 'minilm'", positional=True)
-    task: str = option(help="glue/<name> (cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp), classify (labelled rows "
-                       "of --data)")
+    task: str = option(help="glue/<name> (cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp); classify (labelled rows "
+                       "of --data); qa, squad, squad_v2 (extractive question answering, SQuAD schema)")
     method: str = option(help="how to fine-tune", choices=_method_names)
     out: str = option(help="output folder (metrics.json, adapter/, checkpoint/)")
     plan: str | None = option(None, "gelora, gelora-geolora: a plan.json from 'gelora plan' instead of profiling now")

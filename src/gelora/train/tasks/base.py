@@ -135,3 +135,19 @@ def _held_out_split(source: str) -> str | None:
 def first_rows(dataset, n: int | None):
     """The first ``n`` rows (all when ``n`` is None)."""
     return dataset if n is None else dataset.select(range(min(n, len(dataset))))
+
+
+def new_head_modules(model: torch.nn.Module) -> list[str]:
+    """An encoder's task head: its top-level children other than the backbone, plus the backbone's pooler.
+
+    BERT-family classifiers read ``tanh(W h_[CLS])`` from the backbone's pooler: that dense layer is the head's
+    first layer (RoBERTa and DeBERTa keep theirs inside the head), and checkpoints trained without it, such as
+    sentence-transformers' all-MiniLM-L6-v2, carry one that was never trained for the task. Left frozen, it
+    cost LoRA most of STS-B (Pearson 0.17 vs 0.87 with it trained; benchmarks/RESULTS.md).
+    """
+    backbone = getattr(model, "base_model_prefix", "")
+    heads = [n for n, m in model.named_children() if n != backbone and any(True for _ in m.parameters())]
+    pooler = getattr(getattr(model, backbone, None), "pooler", None)
+    if isinstance(pooler, torch.nn.Module) and any(True for _ in pooler.parameters()):
+        heads.append(f"{backbone}.pooler")
+    return heads

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from gelora.train.metrics import compute_metrics
-from gelora.train.tasks.base import Task
+from gelora.train.tasks.base import Task, new_head_modules
 
 
 class SequenceClassification(Task):
@@ -41,19 +41,8 @@ class SequenceClassification(Task):
         return load_classifier(self.config.model, self.num_labels)
 
     def head_modules(self, model: torch.nn.Module) -> list[str]:
-        """The classifier: the model's top-level children other than the backbone, plus the backbone's pooler.
-
-        BERT-family classifiers read ``tanh(W h_[CLS])`` from the backbone's pooler: that dense layer is the head's
-        first layer (RoBERTa and DeBERTa keep theirs inside the head), and checkpoints trained without it, such as
-        sentence-transformers' all-MiniLM-L6-v2, carry one that was never trained for the task. Left frozen, it
-        cost LoRA most of STS-B (Pearson 0.17 vs 0.87 with it trained; benchmarks/RESULTS.md).
-        """
-        backbone = getattr(model, "base_model_prefix", "")
-        heads = [n for n, m in model.named_children() if n != backbone and any(True for _ in m.parameters())]
-        pooler = getattr(getattr(model, backbone, None), "pooler", None)
-        if isinstance(pooler, torch.nn.Module) and any(True for _ in pooler.parameters()):
-            heads.append(f"{backbone}.pooler")
-        return heads
+        """The classifier (and a BERT-family backbone's pooler, the classifier's first layer)."""
+        return new_head_modules(model)
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, loader, accelerator) -> dict[str, float]:

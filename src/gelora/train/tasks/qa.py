@@ -1,0 +1,136 @@
+"""Extractive question answering in the SQuAD schema (``--task qa``, ``squad``, ``squad_v2``).
+
+Sliding windows over long contexts (``--doc-stride``), n-best span search with ``--max-answer-length`` and the null
+answer for SQuAD v2 (``gelora.train.tasks.qa_features``), scored with the official SQuAD v1.1 / v2.0 EM and F1
+(``gelora.train.tasks.squad_metric``). ``--task squad`` / ``squad_v2`` read ``rajpurkar/squad(_v2)`` from the Hub
+unless ``--data`` gives a file or folder (e.g. the local sample ``../shared/data/squad_v2``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gelora.errors import GeloraError
+from gelora.train.tasks.base import Task, TaskData, new_head_modules
+from gelora.train.tasks.qa_features import (
+    EVAL_ONLY_COLUMNS,
+    check_answers,
+    postprocess_predictions,
+    prepare_eval_features,
+    prepare_train_features,
+)
+from gelora.train.tasks.squad_metric import squad_v1_scores, squad_v2_scores
+
+HUB = {"squad": "rajpurkar/squad", "squad_v2": "rajpurkar/squad_v2"}
+LOGIT_PAD = -1e4  # below any real logit: padded positions never win a span
+
+
+class QuestionAnswering(Task):
+    """Start and end logits over the context tokens; SQuAD v2 when the task says so or the data has unanswerables."""
+
+    auto_model = "AutoModelForQuestionAnswering"
+    peft_task_type = "QUESTION_ANS"
+    uses_data_options = frozenset(
+        {"data", "eval_data", "data_config", "train_split", "eval_split", "eval_fraction", "doc_stride",
+         "max_answer_length"}
+    )
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.kind = config.task.lower()
+        self.version_2 = self.kind == "squad_v2"
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    @property
+    def metric(self) -> str:
+        return "f1"
+
+    @property
+    def doc_stride(self) -> int:
+        stride = self.config.data_options.doc_stride
+        return stride if stride is not None else self.config.max_length // 3
+
+    def validate(self) -> None:
+        super().validate()
+        options = self.config.data_options
+        if self.kind == "qa" and options.data is None:
+            raise GeloraError("--task qa needs --data (SQuAD schema: id, context, question, answers)")
+        if not 0 < self.doc_stride < self.config.max_length:
+            raise GeloraError(f"--doc-stride must be in [1, --max-length) (got {self.doc_stride})")
+        if options.max_answer_length < 1:
+            raise GeloraError(f"--max-answer-length must be at least 1 (got {options.max_answer_length})")
+
+    def load_splits(self):
+        if self.config.data_options.data is None:  # squad / squad_v2 from the Hub
+            from dataclasses import replace
+
+            options = replace(self.config.data_options, data=HUB[self.kind], eval_split="validation")
+            self.config = replace(self.config, data_options=options)
+        return super().load_splits()
+
+    def load(self, tokenizer) -> TaskData:
+        from transformers import DataCollatorWithPadding
+
+        train, evaluation = self.load_splits()
+        for dataset in (train, evaluation):
+            check_answers(dataset)
+        self.version_2 = self.version_2 or any(not row["text"] for row in evaluation["answers"])
+        length, stride = self.config.max_length, self.doc_stride
+        train_features = train.map(
+            prepare_train_features, batched=True, remove_columns=train.column_names,
+            fn_kwargs={"tokenizer": tokenizer, "max_length": length, "doc_stride": stride},
+        )
+        self.examples = evaluation
+        self.features = evaluation.map(
+            prepare_eval_features, batched=True, remove_columns=evaluation.column_names,
+            fn_kwargs={"tokenizer": tokenizer, "max_length": length, "doc_stride": stride},
+        )
+        return TaskData(
+            train=list(train_features),
+            eval=list(self.features.remove_columns(list(EVAL_ONLY_COLUMNS))),
+            collate=DataCollatorWithPadding(tokenizer),
+            profile_texts=list(zip(train["question"], train["context"])),
+            info={"squad_version": 2 if self.version_2 else 1, "train_windows": len(train_features),
+                  "eval_windows": len(self.features)},
+        )
+
+    def build_model(self) -> torch.nn.Module:
+        from transformers import AutoModelForQuestionAnswering
+
+        from gelora.models import load_model
+
+        return load_model(self.config.model, AutoModelForQuestionAnswering)
+
+    def head_modules(self, model: torch.nn.Module) -> list[str]:
+        """The span head (``qa_outputs``)."""
+        return new_head_modules(model)
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, loader, accelerator) -> dict[str, float]:
+        """Official SQuAD scores of the best span per question, over all its windows."""
+        model.eval()
+        starts, ends = [], []
+        for batch in loader:
+            out = model(**batch)
+            logits = torch.stack([out.start_logits, out.end_logits]).float()
+            logits = accelerator.pad_across_processes(logits, dim=2, pad_index=LOGIT_PAD)
+            starts_ends = accelerator.gather_for_metrics(logits.transpose(0, 1)).cpu().numpy()
+            starts += list(starts_ends[:, 0])
+            ends += list(starts_ends[:, 1])
+        model.train()
+        width = max(len(s) for s in starts)
+        start_logits, end_logits = (
+            np.stack([np.pad(row, (0, width - len(row)), constant_values=LOGIT_PAD) for row in rows])
+            for rows in (starts, ends)
+        )
+        predictions = postprocess_predictions(
+            self.examples, self.features, start_logits, end_logits,
+            max_answer_length=self.config.data_options.max_answer_length, version_2=self.version_2,
+        )
+        scores = squad_v2_scores(predictions, self.examples) if self.version_2 else squad_v1_scores(
+            predictions, self.examples)
+        return {"f1": scores["f1"], **scores}
