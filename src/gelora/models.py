@@ -14,7 +14,9 @@ import os
 import shutil
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
+from unittest.mock import patch
 
 from gelora.errors import GeloraError
 
@@ -172,16 +174,18 @@ def hub_reachable() -> bool:
 
 
 def _load(loader, name: str, **kwargs):
+    from huggingface_hub import constants
+
     path = resolve_model(name)
     offline = not os.path.isdir(path) and not hub_reachable()
-    if offline:  # a Hub id the local Hugging Face cache may still hold; never ask the network
-        kwargs = {**kwargs, "local_files_only": True}
     try:
-        return loader(path, **kwargs)
+        # Unreachable Hub: the local Hugging Face cache may still hold the id. Offline mode for this call only, as a
+        # patch rather than local_files_only=True, because some lookups (Transformers' adapter_config.json probe)
+        # drop that argument and retry for ~25 s.
+        with patch.object(constants, "HF_HUB_OFFLINE", True) if offline else nullcontext():
+            return loader(path, **kwargs)
     except (OSError, ValueError) as e:  # ValueError: a config.json transformers cannot read (no model_type, ...)
         if offline:
-            from huggingface_hub import constants
-
             raise GeloraError(
                 f"could not load model {name!r}: the Hub ({constants.ENDPOINT}) cannot be reached and the model is "
                 "not in the local Hugging Face cache; connect to the network, or give a local folder, a .gguf file, "
