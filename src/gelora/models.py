@@ -123,6 +123,7 @@ def _cache_entry(gguf_file: Path) -> Path:
 
 def _convert_gguf(gguf_file: Path, out: Path) -> None:
     """Write ``gguf_file``'s tokenizer and its dequantised weights as a plain Transformers folder ``out``."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder, name = str(gguf_file.parent), gguf_file.name
@@ -139,8 +140,9 @@ def _convert_gguf(gguf_file: Path, out: Path) -> None:
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config)
-    model.load_state_dict(loaded.state_dict())
+    with torch.device("meta"):  # no random init of weights about to be replaced
+        model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(loaded.state_dict(), assign=True)
     model.save_pretrained(out)
 
 
