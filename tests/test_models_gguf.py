@@ -116,6 +116,7 @@ def _count_conversions(monkeypatch) -> list:
 
 
 def test_gguf_file_loads_through_the_cache_and_matches_the_gguf_model(tiny_gguf, cache, capfd):
+    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path, reference = tiny_gguf
@@ -126,7 +127,11 @@ def test_gguf_file_loads_through_the_cache_and_matches_the_gguf_model(tiny_gguf,
     direct = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name).eval()
     assert torch.equal(_logits(model), _logits(direct))
     assert torch.equal(_logits(model), _logits(reference))  # the file holds exactly the weights it was written from
-    assert not hasattr(model.config, "quantization_config")  # a plain model: PEFT can train it
+    assert not hasattr(model.config, "quantization_config")  # a plain model, which PEFT can train:
+    lora = get_peft_model(model, LoraConfig(r=2, target_modules=["q_proj", "down_proj"]))
+    ids = torch.tensor([[5, 9, 20, 100, 3]])
+    lora(ids, labels=ids).loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for n, p in lora.named_parameters() if "lora_B" in n)
 
     tok, gguf_tok = load_tokenizer(str(path)), AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     chat = [{"role": "user", "content": "the cat"}]

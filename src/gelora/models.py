@@ -52,7 +52,7 @@ def resolve_model(name: str) -> str:
     if name == SMOLLM2:
         return str(gguf_folder(_smollm2_file()))
     if name.lower().endswith(".gguf"):
-        if not os.path.isfile(name):
+        if not Path(name).expanduser().is_file():
             raise GeloraError(f"GGUF file {name!r} does not exist; give the path of a .gguf file")
         return str(gguf_folder(Path(name)))
     if os.path.isdir(name):
@@ -83,7 +83,7 @@ def gguf_folder(gguf_file: Path) -> Path:
     The cache entry is keyed by the file's absolute path, size and modification time, so an edited or replaced file
     is converted again. Conversion writes into a temporary folder beside the entry and renames it into place: a
     killed conversion leaves only a temporary folder, which never counts as the entry, and of two processes
-    converting at once the second to finish keeps the first one's copy.
+    converting at once, the one that finishes second drops its copy and uses the first one's.
 
     Parameters
     ----------
