@@ -13,7 +13,7 @@ import importlib.util
 import os
 import shutil
 import sys
-import tempfile
+import uuid
 from contextlib import nullcontext
 from pathlib import Path
 from unittest.mock import patch
@@ -101,8 +101,9 @@ def gguf_folder(gguf_file: Path) -> Path:
         return target
     if importlib.util.find_spec("gguf") is None:
         raise GeloraError(f"reading {gguf_file.name} needs the package gguf: {_GGUF_PIP}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    # mkdir, not mkdtemp: the entry gets the user's usual permissions (mkdtemp's are owner-only)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+    tmp.mkdir(parents=True)
     try:
         print(f"gelora: converting {gguf_file.name} once into {target}", file=sys.stderr, flush=True)
         _convert_gguf(gguf_file, tmp)
