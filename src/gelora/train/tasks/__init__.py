@@ -12,6 +12,7 @@ from gelora.errors import GeloraError
 from gelora.train.tasks.base import Task, TaskData
 from gelora.train.tasks.classify import Classify
 from gelora.train.tasks.glue import Glue
+from gelora.train.tasks.qa import QuestionAnswering
 
 if TYPE_CHECKING:
     from gelora.train.config import TrainConfig
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 TASKS: dict[str, type[Task]] = {
     "glue": Glue,
     "classify": Classify,
+    "qa": QuestionAnswering,
+    "squad": QuestionAnswering,
+    "squad_v2": QuestionAnswering,
 }
 
 

@@ -1,0 +1,61 @@
+"""``--task qa`` / ``squad_v2``: windows, span head, official SQuAD scores, on the local SQuAD v2 sample."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import tiny_config
+
+from gelora.cli import main
+from gelora.errors import GeloraError
+from gelora.train import runner
+from gelora.train.config import DataOptions
+
+SQUAD_V2 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "squad_v2"
+
+
+@pytest.fixture(scope="module")
+def squad_v2() -> Path:
+    if not SQUAD_V2.is_dir():
+        pytest.skip(f"SQuAD v2 sample {SQUAD_V2} not present")
+    return SQUAD_V2
+
+
+@pytest.mark.parametrize("method", ["lora", "gelora"])
+def test_squad_v2_trains_and_reports_official_scores(tiny, tmp_path, squad_v2, method):
+    options = DataOptions(data=str(squad_v2))
+    config = tiny_config(tiny, tmp_path / "run", task="squad_v2", method=method, data_dir=None, data_options=options,
+                         max_length=64, max_train_samples=24, max_eval_samples=16, epochs=1)
+    metrics = runner.train(config)
+    final = metrics["final"]
+    assert metrics["metric"] == "f1" and metrics["squad_version"] == 2
+    assert {"exact", "f1", "HasAns_exact", "NoAns_exact", "total"} <= set(final) and final["total"] == 16
+    assert 0 <= final["f1"] <= 100 and final["f1"] >= final["exact"]
+    # 64-token windows with a stride of 21: the sample's contexts need several windows each
+    assert metrics["eval_windows"] > 16 and metrics["train_samples"] == metrics["train_windows"] > 24
+    saved = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())
+    assert saved["task_type"] == "QUESTION_ANS" and "qa_outputs" in saved["modules_to_save"]
+
+
+def test_answers_that_do_not_match_the_context_are_refused(tiny, tmp_path, squad_v2, capsys):
+    rows = [json.loads(line) for line in (squad_v2 / "validation.jsonl").read_text().splitlines()[:6]]
+    answered = next(r for r in rows if r["answers"]["text"])
+    answered["answers"]["answer_start"][0] += 3
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = ["train", tiny["model"], "--task", "qa", "--method", "lora", "--out", str(tmp_path / "run"),
+            "--data", str(bad), "--eval-data", str(bad), "--max-length", "64"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "does not start at character" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_qa_needs_data_and_a_stride_below_the_length(tiny, tmp_path):
+    with pytest.raises(GeloraError, match="--task qa needs --data"):
+        runner.train(tiny_config(tiny, tmp_path / "run", task="qa", data_dir=None))
+    options = DataOptions(data="x.jsonl", doc_stride=64)
+    with pytest.raises(GeloraError, match="--doc-stride"):
+        runner.train(tiny_config(tiny, tmp_path / "run", task="qa", data_dir=None, data_options=options, max_length=64))
