@@ -199,7 +199,7 @@ def test_report_only_needs_a_bench_and_creates_nothing(tiny, tmp_path, capsys, e
     out = tmp_path / "typo"
     if existing:
         out.mkdir()
-    argv = ["bench", "--model", tiny["model"], "--out", str(out), "--data-dir", tiny["data"], "--report-only"]
+    argv = ["bench", "--model", tiny["model"], "--out", str(out), "--data-dir", tiny["data_dir"], "--report-only"]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "holds no bench (no bench.json)" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -129,4 +129,4 @@ def test_gelora_train_is_quiet_unless_verbose(tiny, tmp_path, verbose):
     else:
         chatter = ("LOAD REPORT", "FutureWarning", "Generating train split", "Loading weights")
         assert [c for c in chatter if c in done.stderr] == []
-        assert "lora rte" in done.stderr  # gelora's own progress bar stays
+        assert "lora glue/rte" in done.stderr  # gelora's own progress bar stays
