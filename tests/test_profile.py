@@ -7,6 +7,7 @@ from tiny_models import make_texts, tiny_model, tokenizer  # noqa: F401  (fixtur
 
 from gelora.cli import main
 from gelora.errors import GeloraError
+from gelora.models import load_backbone
 from gelora.plan import plan_ranks
 from gelora.profile import Profile, profile_model
 
@@ -111,11 +112,14 @@ def test_cli_empty_file_unknown_task_budget_zero(model_dir, tmp_path, capsys, to
     assert "is empty" in capsys.readouterr().err
     assert main(["profile", str(model_dir), "--task", "glue/imdb", "--out", str(tmp_path)]) == 2
     assert "unknown task 'glue/imdb'" in capsys.readouterr().err
-    profile = profile_model(str(model_dir), None, make_texts(30), pooling="mean", bootstrap=0, progress=False)
+    profile = profile_model(load_backbone(str(model_dir)), tokenizer, make_texts(30), pooling="mean", bootstrap=0,
+                            progress=False)
     profile.to_json(tmp_path / "profile.json")
     assert main(["plan", str(tmp_path / "profile.json"), "--rule", "budget", "--budget-rank", "0", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "--budget-rank >= 1" in err and "Traceback" not in err
+    assert "--budget-rank must be at least 1" in err and "Traceback" not in err
+    with pytest.raises(TypeError, match="takes a loaded model.*load_backbone"):
+        profile_model(str(model_dir), tokenizer, make_texts(30))
 
 
 def test_minilm_on_rte(glue_dir, tmp_path, capsys):
@@ -152,7 +156,7 @@ def test_cli_broken_inputs_give_one_line_errors(model_dir, data_file, tmp_path, 
     fails([*base, "--data", str(data_file), "--out", str(tmp_path / "o"), "--num-samples", "-5"], "at least 1")
     blocker = tmp_path / "a-file"
     blocker.write_text("mine")
-    fails([*base, "--data", str(data_file), "--out", str(blocker / "sub")], "check the paths")
+    fails([*base, "--data", str(data_file), "--out", str(blocker / "sub")], "cannot be created: .*a-file' is a file")
     assert blocker.read_text() == "mine"
     no_type = tmp_path / "no-type"
     no_type.mkdir()

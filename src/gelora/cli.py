@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from gelora import __version__
+from gelora.cli_args import GeloraArgumentParser
 from gelora.errors import GeloraError
 
 # (subcommand, module under gelora.commands)
@@ -21,7 +22,7 @@ COMMANDS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = GeloraArgumentParser(
         prog="gelora",
         description="LoRA ranks from the geometry of the model (GeLoRA) and rank-adaptive GeoLoRA.",
     )

@@ -88,7 +88,7 @@ class MethodSpec:
     def plan_options(self, budget_rank: int) -> dict[str, Any]:
         """How the plan turns the profile into ranks."""
         options = {k: self.options.get(k, v) for k, v in PLAN_OPTIONS.items()}
-        return options | {"budget_rank": self.rank(budget_rank)}
+        return options | {"budget_rank": self.rank(budget_rank) if options["rule"] == "budget" else None}
 
 
 def parse_method(text: str, known: tuple[str, ...] | None = None) -> MethodSpec:
