@@ -327,3 +327,12 @@ def test_cli_plan_refuses_a_folder_holding_another_profile(profile_file, tmp_pat
     assert main(["plan", str(profile_file), "--out", str(out)]) == 2
     assert "holds another profile.json" in capsys.readouterr().err and not (out / "plan.json").exists()
     assert main(["plan", str(profile_file), "--out", str(profile_file.parent)]) == 0  # next to its own profile
+
+
+@pytest.mark.parametrize("command, shown", [("profile", "95% intervals (0: none) [default: 100]"),
+                                            ("plan", "without an adapter [default: 1]"), ("compare-profiles", "--labels")])
+def test_cli_help(command, shown, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert exit_.value.code == 0 and shown in text

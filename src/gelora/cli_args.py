@@ -116,7 +116,7 @@ def add_arguments(
         kind, optional = _base_type(hints[f.name])
         default = defaults.get(f.name, _default_of(f))
         flag = "--" + f.name.replace("_", "-")
-        help_text = meta.get("help", "")
+        help_text = meta.get("help", "").replace("%", "%%")  # argparse formats help with %
         shown = meta.get("default_text") or (None if default in (MISSING, None) else default)
         if kind is bool:
             if default:

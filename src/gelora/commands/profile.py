@@ -21,10 +21,10 @@ def register(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="local GLUE folder (<dir>/<task>/train.jsonl); default $GELORA_DATA_DIR")
     p.add_argument("--split", default="train", help="split of the task to profile (default: train)")
     add_arguments(p, ProfileOptions, defaults={"bootstrap": DEFAULT_BOOTSTRAP})
-    p.add_argument("--seed", type=int, default=0, help="seeds the text subset, token sampling and bootstrap (>= 0)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the text subset, token sampling and bootstrap (0; >= 0)")
     p.add_argument("--max-length", type=int, default=128,
                    help="truncation length in tokens, special tokens included (128)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (32)")
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--out", required=True,
                    help="output folder for profile.json and profile.png; a plan.json/plan.png already there (made "
