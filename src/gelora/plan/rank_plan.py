@@ -335,13 +335,14 @@ def _plan_options(options: PlanOptions | None, settings: dict) -> PlanOptions:
 
 
 def _cap_notes(shape: list[int], ranks: list[int], blocks: _Blocks, rule: str) -> list[str]:
-    """Blocks whose rank stopped at their cap: the lower bound asked for more, or the budget gave them the cap."""
-    return [
-        f"block {i}: rank capped at {cap} = min(in, out) of {blocks.narrowest[i]}"
-        + (f" (the rule asked for {want})" if want > cap else "")
-        for i, (want, rank, cap) in enumerate(zip(shape, ranks, blocks.caps))
-        if want > cap or (rule == "budget" and rank == cap)
-    ]
+    """One note per block whose rank stopped at its cap."""
+    def cap(i: int) -> str:
+        return f"block {i}: rank capped at {blocks.caps[i]} = min(in, out) of {blocks.narrowest[i]}"
+
+    if rule == "budget":
+        return [f"{cap(i)}; the other blocks took the parameters it could not"
+                for i, (r, c) in enumerate(zip(ranks, blocks.caps)) if r == c]
+    return [f"{cap(i)} (the rule asked for {want})" for i, (want, c) in enumerate(zip(shape, blocks.caps)) if want > c]
 
 
 def plan_ranks(
