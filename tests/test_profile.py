@@ -307,7 +307,7 @@ def test_cli_plan_compares_the_architecture(profile_file, model_dir, tmp_path, c
     tiny_model("roberta").save_pretrained(other)
     out = tmp_path / "plan"
     fails_in_one_line(capsys, ["plan", str(profile_file), "--model", str(other), "--out", str(out)],
-                      r"another architecture \(model_type 'bert' vs 'roberta'\)", out)
+                      r"another architecture \(model_type 'bert' profiled, 'roberta' here\)", out)
     copy = tmp_path / "copy-of-tiny-bert"
     shutil.copytree(model_dir, copy)
     assert main(["plan", str(profile_file), "--model", str(copy), "--out", str(out)]) == 0

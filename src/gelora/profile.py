@@ -209,7 +209,7 @@ def check_architecture(profile: Profile, model, name: str) -> None:
         return
     differ = {k: (v, model_config.get(k)) for k, v in profile.model_config.items() if model_config.get(k) != v}
     if differ:
-        shown = ", ".join(f"{k} {theirs!r} vs {ours!r}" for k, (theirs, ours) in differ.items())
+        shown = ", ".join(f"{k} {theirs!r} profiled, {ours!r} here" for k, (theirs, ours) in differ.items())
         raise GeloraError(
             f"the profile was measured on {profile.model!r} and {name!r} is another architecture ({shown}); "
             "plan for the profiled model, or profile this one first"
