@@ -86,3 +86,21 @@ def test_bad_settings(kwargs, tokenizer):
 def test_no_texts(tokenizer):
     with pytest.raises(GeloraError, match="no texts"):
         collect_hidden_states(tiny_model("bert"), tokenizer, [], progress=False)
+
+
+def test_pairs_are_truncated_to_max_length(tokenizer):
+    # [CLS] a [SEP] b [SEP] at max_length 6 leaves 3 content tokens per pair (every sentence has >= 3 words)
+    texts = make_texts(10, pairs=True)
+    clouds = collect_hidden_states(tiny_model("bert"), tokenizer, texts, tokens_per_sequence=50, max_length=6,
+                                   progress=False)
+    assert clouds[0].shape == (30, 32)
+
+
+@pytest.mark.parametrize("pairs, minimum", [(True, 4), (False, 3)])
+def test_max_length_without_room_for_content_names_the_minimum(tokenizer, pairs, minimum):
+    # Below the minimum the tokenizer cannot truncate and silently returned whole sequences
+    texts = make_texts(3, pairs=pairs)
+    with pytest.raises(GeloraError, match=f"--max-length {minimum - 1} leaves no room.*use --max-length {minimum}"):
+        collect_hidden_states(tiny_model("bert"), tokenizer, texts, max_length=minimum - 1, progress=False)
+    assert collect_hidden_states(tiny_model("bert"), tokenizer, texts, tokens_per_sequence=50, max_length=minimum,
+                                 progress=False)[0].shape == (3, 32)

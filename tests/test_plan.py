@@ -154,3 +154,62 @@ def test_budget_plan_survives_a_ci_end_with_no_increase():
     assert plan.ranks == [2, 2, 2, 2] and plan.ci_ranks["liberal"] == [0, 0, 0, 0]
     with pytest.raises(GeloraError, match="every block has rank 0"):
         plan_ranks(synthetic_profile([3.0, 2.0, 1.0, 1.0, 1.0]), model, rule="budget", budget_rank=2, offset=0, min_rank=0)
+
+
+# ------------------------------------------------------------------------------ ranks a block cannot use
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"min_rank": 100000}, "--min-rank 100000 is above the largest rank block 0 can use: 32 = min"),
+        ({"offset": 33}, "--offset 33 is above the largest rank"),
+        ({"rule": "budget", "budget_rank": 100000}, "--budget-rank 100000 is above .*use --budget-rank 32 or less"),
+    ],
+)
+def test_settings_no_block_can_honour_are_errors(kwargs, message):
+    with pytest.raises(GeloraError, match=message):
+        plan_ranks(synthetic_profile([1.0, 4.0, 6.0]), tiny_model("bert"), **kwargs)
+
+
+def test_narrowest_module_sets_the_cap():
+    # Qwen2's grouped-query k_proj maps 32 -> 16 (one KV head of 16): no block can use rank 17
+    with pytest.raises(GeloraError, match="block 0 can use: 16 = min\\(in, out\\) of layers.0.self_attn.k_proj"):
+        plan_ranks(synthetic_profile([1.0, 4.0, 6.0]), tiny_model("qwen2"), min_rank=17)
+    with pytest.raises(GeloraError, match="--rank 17 is above"):
+        uniform_plan(tiny_model("qwen2"), 17)
+
+
+def test_lower_bound_rank_above_the_cap_is_capped_with_a_note():
+    # lb = [39, 1]: block 0 would want 40, but min(in, out) = 32 for every module of the hidden-32 BERT
+    plan = plan_ranks(synthetic_profile([1.0, 40.0, 41.0]), tiny_model("bert"))
+    assert [b.lb for b in plan.blocks] == [39, 1] and plan.ranks == [32, 2]
+    assert any(n.startswith("block 0: rank capped at 32") and "asked for 40" in n for n in plan.notes)
+    assert max(plan.ci_ranks["conservative"]) == 32
+
+
+def test_budget_rank_above_a_cap_goes_to_the_other_blocks():
+    # shape [41, 1, 1, 1] scaled to 4 x 16 = 64 ranks would give block 0 about 60; it is held at 32 and the other
+    # three share the remaining 32 ranks: 10.67 each, the two spare ranks by largest remainder (ties in block order)
+    model = _bert_with_layers(4)
+    plan = plan_ranks(synthetic_profile([1.0, 41.0, 41.0, 41.0, 41.0]), model, rule="budget", budget_rank=16)
+    assert plan.ranks == [32, 11, 11, 10]
+    assert plan.total_params == plan.params["budget_params"] == uniform_plan(model, 16).total_params
+    assert any(n.startswith("block 0: rank capped at 32") for n in plan.notes)
+
+
+def test_budget_rank_needs_the_budget_rule():
+    with pytest.raises(GeloraError, match="--budget-rank only applies to --rule budget"):
+        plan_ranks(synthetic_profile([1.0, 4.0, 6.0]), tiny_model("bert"), budget_rank=4)
+
+
+def test_plan_ranks_takes_options_and_model_objects():
+    from gelora.options import PlanOptions
+
+    profile = synthetic_profile([3.0, 7.3, 8.1])
+    model = tiny_model("bert")
+    by_options = plan_ranks(profile, model, PlanOptions(rule="budget", budget_rank=4), model_name="mine")
+    assert by_options == plan_ranks(profile, model, rule="budget", budget_rank=4, model_name="mine")
+    assert by_options.model == "mine"
+    with pytest.raises(TypeError, match="loaded model.*load_backbone"):
+        plan_ranks(profile, "minilm")

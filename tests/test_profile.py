@@ -1,5 +1,6 @@
 import json
 import re
+import shutil
 
 import pytest
 import torch
@@ -7,6 +8,7 @@ from helpers import make_texts, tiny_model
 
 from gelora.cli import main
 from gelora.errors import GeloraError
+from gelora.models import load_backbone
 from gelora.plan import plan_ranks
 from gelora.profile import Profile, profile_model
 
@@ -111,11 +113,14 @@ def test_cli_empty_file_unknown_task_budget_zero(model_dir, tmp_path, capsys, to
     assert "is empty" in capsys.readouterr().err
     assert main(["profile", str(model_dir), "--task", "glue/imdb", "--out", str(tmp_path)]) == 2
     assert "unknown task 'glue/imdb'" in capsys.readouterr().err
-    profile = profile_model(str(model_dir), None, make_texts(30), pooling="mean", bootstrap=0, progress=False)
+    profile = profile_model(load_backbone(str(model_dir)), tokenizer, make_texts(30), pooling="mean", bootstrap=0,
+                            progress=False)
     profile.to_json(tmp_path / "profile.json")
     assert main(["plan", str(tmp_path / "profile.json"), "--rule", "budget", "--budget-rank", "0", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "--budget-rank >= 1" in err and "Traceback" not in err
+    assert "--budget-rank must be at least 1" in err and "Traceback" not in err
+    with pytest.raises(TypeError, match="takes a loaded model.*load_backbone"):
+        profile_model(str(model_dir), tokenizer, make_texts(30))
 
 
 @pytest.mark.slow  # the real MiniLM; the tiny-model CLI test above covers the same path fast
@@ -153,10 +158,182 @@ def test_cli_broken_inputs_give_one_line_errors(model_dir, data_file, tmp_path, 
     fails([*base, "--data", str(data_file), "--out", str(tmp_path / "o"), "--num-samples", "-5"], "at least 1")
     blocker = tmp_path / "a-file"
     blocker.write_text("mine")
-    fails([*base, "--data", str(data_file), "--out", str(blocker / "sub")], "check the paths")
+    fails([*base, "--data", str(data_file), "--out", str(blocker / "sub")], "cannot be created: .*a-file' is a file")
     assert blocker.read_text() == "mine"
     no_type = tmp_path / "no-type"
     no_type.mkdir()
     (no_type / "config.json").write_text("{}")
     fails(["profile", str(no_type), "--data", str(data_file), "--text-columns", "premise", "--out", str(tmp_path / "o")],
           "could not load model")
+
+
+# ----------------------------------------------------------------- bad input fails first, in one line
+
+
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """Fail the test if the command loads a model: every input check comes before the load."""
+    import gelora.models
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr(gelora.models, "load_backbone", refuse)
+
+
+def fails_in_one_line(capsys, args: list[str], pattern: str, out) -> None:
+    """Exit 2, the error as the last stderr line (datasets may print progress bars before it), no traceback,
+    nothing written to ``out``."""
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    errors = [line for line in err.splitlines() if line.startswith("gelora ")]
+    assert "Traceback" not in err and errors == [err.splitlines()[-1]]
+    assert re.search(pattern, errors[0]), err
+    assert not out.exists() or not any(p.suffix in (".json", ".png") for p in out.iterdir())
+
+
+def _rows(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize(
+    "extra, pattern",
+    [
+        (["--num-samples", "0"], "--num-samples must be at least 1"),
+        (["--seed", "-1"], "--seed must be >= 0"),
+        (["--bootstrap", "-2"], "--bootstrap must be 0"),
+        (["--max-points", "5"], "--max-points 5 keeps too few points; use at least 20"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--device", "tpu9"], "unknown device 'tpu9'"),
+        (["--max-length", "2"], "--max-length 2 leaves no room for content.*3 special.*use --max-length 4 or more"),
+    ],
+)
+def test_cli_profile_checks_settings_before_loading_the_model(model_dir, data_file, tmp_path, capsys, no_model_load,
+                                                              extra, pattern):
+    out = tmp_path / "o"
+    args = ["profile", str(model_dir), "--data", str(data_file), "--text-columns", "premise,hypo", "--out", str(out)]
+    fails_in_one_line(capsys, [*args, *extra], pattern, out)
+
+
+@pytest.mark.parametrize(
+    "rows, pattern",
+    [
+        ([{"premise": "", "hypo": " "}] * 40, "none of the 40 texts has any content"),
+        ([{"premise": "the cat sleeps", "hypo": "a dog runs"}] * 60, r"60 texts \(1 distinct\) give at most 8 distinct"),
+    ],
+)
+def test_cli_profile_texts_that_cannot_give_a_profile(model_dir, tmp_path, capsys, no_model_load, rows, pattern):
+    data = _rows(tmp_path / "texts.jsonl", rows)
+    out = tmp_path / "o"
+    args = ["profile", str(model_dir), "--data", str(data), "--text-columns", "premise,hypo", "--out", str(out)]
+    fails_in_one_line(capsys, args, pattern, out)
+
+
+def test_cli_profile_task_with_text_columns_and_out_file(model_dir, data_file, tmp_path, capsys, no_model_load):
+    out = tmp_path / "o"
+    fails_in_one_line(capsys, ["profile", str(model_dir), "--task", "glue/rte", "--text-columns", "premise",
+                               "--out", str(out)], "--text-columns only applies to --data.*drop --text-columns", out)
+    taken = tmp_path / "taken"
+    taken.write_text("mine")
+    fails_in_one_line(capsys, ["profile", str(model_dir), "--data", str(data_file), "--text-columns", "premise",
+                               "--out", str(taken)], "--out .*taken' is a file; give a folder", out)
+    assert taken.read_text() == "mine"
+
+
+def test_no_boundary_with_an_id_is_an_error(tokenizer, monkeypatch):
+    import gelora.profile
+
+    monkeypatch.setattr(gelora.profile, "collect_hidden_states", lambda *a, **k: [torch.ones(40, 4)] * 3)
+    with pytest.raises(GeloraError, match="no layer boundary has an ID.*all 40 points are identical"):
+        profile_model(tiny_model("bert"), tokenizer, make_texts(30), bootstrap=0, progress=False)
+
+
+def test_cli_profile_warns_on_undefined_boundaries_and_replaces_the_folder_set(model_dir, data_file, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("plan.json", "plan.png", "notes.txt"):  # a plan made from an earlier profile, and a user's file
+        (out / name).write_text("old")
+    args = ["profile", str(model_dir), "--data", str(data_file), "--text-columns", "premise,hypo", "--pooling", "first",
+            "--bootstrap", "0", "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr()
+    assert "gelora profile: warning: boundary 0 (embeddings) has no ID: all 40 points are identical" in printed.err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "profile.json", "profile.png"]
+    assert "removed plan.json, plan.png" in printed.out
+
+
+# ------------------------------------------------------------------------- plan: what it reads and for what
+
+
+@pytest.fixture
+def profile_file(tmp_path, model_dir):
+    """A profile of the tiny BERT in ``model_dir`` (synthetic IDs: no forward pass needed)."""
+    from gelora.profile import BoundaryID, architecture
+
+    boundaries = [BoundaryID(i, f"b{i}", d, None, None, 100, 100) for i, d in enumerate([3.0, 5.0, 6.5])]
+    profile = Profile(str(model_dir), {}, "tokens", "twonn", 0, 100, boundaries,
+                      model_config=architecture(tiny_model("bert")))
+    path = tmp_path / "profiled" / "profile.json"
+    profile.to_json(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "extra, pattern",
+    [
+        (["--min-rank", "100000"], "--min-rank 100000 is above the largest rank block 0 can use: 32"),
+        (["--rule", "budget", "--budget-rank", "100000"], "--budget-rank 100000 is above .*use --budget-rank 32"),
+        (["--budget-rank", "4"], "--budget-rank only applies to --rule budget"),
+        (["--offset", "-1"], "--offset and --min-rank must be >= 0"),
+    ],
+)
+def test_cli_plan_refuses_settings_it_cannot_honour(profile_file, tmp_path, capsys, extra, pattern):
+    out = tmp_path / "plan"
+    fails_in_one_line(capsys, ["plan", str(profile_file), "--out", str(out), *extra], pattern, out)
+
+
+def test_cli_plan_reads_a_hand_edited_profile_in_one_line(profile_file, tmp_path, capsys):
+    obj = json.loads(profile_file.read_text())
+    obj["boundaries"][1]["id"] = "5.0"
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(obj))
+    out = tmp_path / "plan"
+    fails_in_one_line(capsys, ["plan", str(edited), "--out", str(out)],
+                      "profile boundary 1: 'id' is '5.0', not a number or null", out)
+
+
+def test_cli_plan_compares_the_architecture(profile_file, model_dir, tmp_path, capsys):
+    other = tmp_path / "tiny-roberta"  # same depth and width, another architecture
+    tiny_model("roberta").save_pretrained(other)
+    out = tmp_path / "plan"
+    fails_in_one_line(capsys, ["plan", str(profile_file), "--model", str(other), "--out", str(out)],
+                      r"another architecture \(model_type 'bert' profiled, 'roberta' here\)", out)
+    copy = tmp_path / "copy-of-tiny-bert"
+    shutil.copytree(model_dir, copy)
+    assert main(["plan", str(profile_file), "--model", str(copy), "--out", str(out)]) == 0
+    assert json.loads((out / "plan.json").read_text())["model"] == str(copy)
+    # a profile written before the architecture was recorded still plans (by depth alone)
+    old = json.loads(profile_file.read_text())
+    del old["model_config"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    assert Profile.from_json(tmp_path / "old.json").model_config is None
+    assert main(["plan", str(tmp_path / "old.json"), "--model", str(other), "--out", str(tmp_path / "old")]) == 0
+
+
+def test_cli_plan_refuses_a_folder_holding_another_profile(profile_file, tmp_path, capsys):
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    (out / "profile.json").write_text("{}")
+    assert main(["plan", str(profile_file), "--out", str(out)]) == 2
+    assert "holds another profile.json" in capsys.readouterr().err and not (out / "plan.json").exists()
+    assert main(["plan", str(profile_file), "--out", str(profile_file.parent)]) == 0  # next to its own profile
+
+
+@pytest.mark.parametrize("command, shown", [("profile", "95% intervals (0: none) [default: 100]"),
+                                            ("plan", "without an adapter [default: 1]"), ("compare-profiles", "--labels")])
+def test_cli_help(command, shown, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert exit_.value.code == 0 and shown in text

@@ -89,7 +89,11 @@ def load_task(task: str, data_dir_: str | os.PathLike | None = None):
 def _read_files(kind: str, files: dict[str, str]):
     """``datasets.load_dataset(kind, data_files=files)`` with one clear error for a file it cannot parse."""
     import datasets
+    from datasets.utils import logging as datasets_logging
 
+    # datasets logs its own error (and, with a stale handler, a traceback) before raising: ours is the one line
+    verbosity = datasets_logging.get_verbosity()
+    datasets_logging.set_verbosity(datasets_logging.CRITICAL)
     try:
         return datasets.load_dataset(kind, data_files=files)
     except Exception as e:  # pyarrow / pandas / datasets raise many kinds for a malformed file
@@ -98,6 +102,8 @@ def _read_files(kind: str, files: dict[str, str]):
             f"could not read {', '.join(files.values())} as {kind} ({reason}); "
             "fix the file: one JSON object per line (jsonl) or a CSV with a header row"
         ) from None
+    finally:
+        datasets_logging.set_verbosity(verbosity)
 
 
 FILE_KINDS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import math
+import numbers
 import os
 import time
+import typing
 import warnings
 from dataclasses import asdict, dataclass, field
 
@@ -14,11 +19,46 @@ from gelora.errors import GeloraError
 from gelora.io import read_format_json, write_format_json
 from gelora.measure import estimate
 from gelora.measure.intrinsic_dimension import make_estimator
-from gelora.measure.hidden_states import collect_hidden_states
+from gelora.measure.hidden_states import check_encoding, collect_hidden_states, resolve_device
+from gelora.options import ProfileOptions
 
 # Below this many points a TwoNN / GRIDE fit says nothing useful about the dimension.
 MIN_POINTS = 20
 PROFILE_FORMAT = "gelora.profile/1"
+# Profiles come with 95% intervals unless asked otherwise (``gelora profile`` and ``profile_model`` alike).
+DEFAULT_BOOTSTRAP = 100
+# What a model must share with the profiled one for a plan from the profile to fit it (``gelora plan --model``).
+ARCHITECTURE_KEYS = ("model_type", "hidden_size", "num_hidden_layers")
+_KINDS = {int: (numbers.Integral, "an integer"), float: (numbers.Real, "a number"), str: (str, "a string"),
+          dict: (dict, "an object"), list: (list, "a list")}
+
+
+@functools.cache
+def _field_kinds(cls: type) -> dict[str, tuple[type, bool]]:
+    """``name -> (base type, optional)`` from the annotations of dataclass ``cls``."""
+    kinds = {}
+    for name, hint in typing.get_type_hints(cls).items():
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = type(None) in typing.get_args(hint)
+        base = args[0] if optional else hint
+        kinds[name] = (typing.get_origin(base) or base, optional)
+    return kinds
+
+
+def _check_fields(obj, where: str) -> None:
+    """Raise one line naming the first field whose value lacks its annotated type: a hand-edited profile.json
+    fails where it is read, not with a traceback deep inside ``gelora plan``."""
+    for name, (base, optional) in _field_kinds(type(obj)).items():
+        value = getattr(obj, name)
+        if value is None and optional:
+            continue
+        kind, what = _KINDS[base]
+        bad = isinstance(value, bool) or not isinstance(value, kind)
+        if bad or (base is float and not math.isfinite(value)):
+            raise GeloraError(
+                f"{where}: {name!r} is {value!r}, not {what}{' or null' if optional else ''}; "
+                "fix the file or make it again with `gelora profile`"
+            )
 
 
 @dataclass
@@ -36,6 +76,9 @@ class BoundaryID:
     n_points: int
     n_used: int = 0
     reason: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self, f"profile boundary {self.index}")
 
 
 @dataclass
@@ -58,6 +101,9 @@ class Profile:
         Bootstrap resamples behind the intervals.
     timings : dict
         Seconds spent in forward passes (``forward_s``) and in ID estimation (``estimate_s``).
+    model_config : dict, optional
+        The profiled architecture (``ARCHITECTURE_KEYS`` of the model's config), which a model to plan for must
+        share; None in profiles written before it was recorded (then only the depth is compared).
     """
 
     model: str
@@ -69,6 +115,10 @@ class Profile:
     boundaries: list[BoundaryID]
     bootstrap: int = 0
     timings: dict = field(default_factory=dict)
+    model_config: dict | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self, "profile")
 
     @property
     def dimensions(self) -> list[float | None]:
@@ -142,80 +192,151 @@ def sample_texts(texts: list, num_samples: int | None, seed: int) -> list:
     return [texts[i] for i in sorted(keep.tolist())]
 
 
+def architecture(model) -> dict | None:
+    """``ARCHITECTURE_KEYS`` of the model's Transformers config (None for a model without one)."""
+    config = getattr(model, "config", None)
+    return None if config is None else {key: getattr(config, key, None) for key in ARCHITECTURE_KEYS}
+
+
+def check_architecture(profile: Profile, model, name: str) -> None:
+    """Raise unless ``model`` (called ``name``) has the architecture ``profile`` was measured on.
+
+    The IDs describe that architecture's hidden states; a different model of the same depth would take its ranks
+    silently. A copy of the same model elsewhere (or a fine-tune of it) passes. Old profiles record no architecture.
+    """
+    model_config = architecture(model)
+    if not profile.model_config or model_config is None:
+        return
+    differ = {k: (v, model_config.get(k)) for k, v in profile.model_config.items() if model_config.get(k) != v}
+    if differ:
+        shown = ", ".join(f"{k} {theirs!r} profiled, {ours!r} here" for k, (theirs, ours) in differ.items())
+        raise GeloraError(
+            f"the profile was measured on {profile.model!r} and {name!r} is another architecture ({shown}); "
+            "plan for the profiled model, or profile this one first"
+        )
+
+
+def _check_texts(texts: list[tuple[str, ...]], options: ProfileOptions) -> None:
+    """Texts that can give a profile: some content, and enough distinct texts for MIN_POINTS distinct points."""
+    if not texts:
+        raise GeloraError("no texts to profile; check the data file or task split")
+    if not any(t.strip() for row in texts for t in row):
+        raise GeloraError(
+            f"none of the {len(texts)} texts has any content (all empty or whitespace); check the data and "
+            "--text-columns"
+        )
+    distinct = len(set(texts))
+    per_text = options.tokens_per_sequence if options.pooling == "tokens" else 1
+    if distinct * per_text < MIN_POINTS:
+        raise GeloraError(
+            f"{len(texts)} texts ({distinct} distinct) give at most {distinct * per_text} distinct points with "
+            f"{options.pooling!r} pooling; need at least {MIN_POINTS}: raise --num-samples or use more varied data"
+        )
+
+
+def check_profile_settings(
+    options: ProfileOptions, *, seed: int = 0, batch_size: int = 32, device: str | None = None, **estimator_params
+) -> None:
+    """Raise on a setting no profile can use. ``gelora profile`` calls this before reading data or loading the
+    model, so bad input fails in a second, not after the load; :func:`profile_model` calls it again."""
+    options.validate()
+    make_estimator(options.estimator, **estimator_params)
+    if seed < 0:
+        raise GeloraError(f"--seed must be >= 0 (got {seed}); seeds are non-negative integers")
+    if batch_size < 1:
+        raise GeloraError(f"--batch-size must be at least 1 (got {batch_size})")
+    if options.max_points is not None and options.max_points < MIN_POINTS:
+        raise GeloraError(f"--max-points {options.max_points} keeps too few points; use at least {MIN_POINTS}, or no cap")
+    resolve_device(device)
+
+
+def profile_texts(
+    tokenizer, texts: list[tuple[str, ...]], options: ProfileOptions, *, seed: int = 0, max_length: int = 128
+) -> list[tuple[str, ...]]:
+    """The texts a profile uses (the seeded subset), after checking they can give one with this tokenizer: some
+    content, enough distinct texts, and a ``max_length`` with room for content. Needs no model."""
+    if tokenizer is None:
+        raise GeloraError("a loaded model needs its tokenizer; pass tokenizer= (gelora.models.load_tokenizer)")
+    texts = sample_texts(texts, options.num_samples, seed)
+    _check_texts(texts, options)
+    check_encoding(tokenizer, texts, max_length)
+    return texts
+
+
+def _options(options: ProfileOptions | None, settings: dict) -> tuple[ProfileOptions, dict]:
+    """``options`` (default: ProfileOptions with DEFAULT_BOOTSTRAP) updated by the ProfileOptions fields in
+    ``settings``; the rest of ``settings`` are estimator parameters."""
+    if options is not None and not isinstance(options, ProfileOptions):
+        raise TypeError(f"options must be a gelora.options.ProfileOptions, not {type(options).__name__}")
+    names = {f.name for f in dataclasses.fields(ProfileOptions)}
+    given = {k: v for k, v in settings.items() if k in names}
+    options = dataclasses.replace(options or ProfileOptions(bootstrap=DEFAULT_BOOTSTRAP), **given)
+    return options, {k: v for k, v in settings.items() if k not in names}
+
+
 def profile_model(
     model,
     tokenizer,
     texts: list[tuple[str, ...]],
+    options: ProfileOptions | None = None,
     *,
-    pooling: str = "tokens",
-    estimator: str = "twonn",
-    bootstrap: int = 100,
     seed: int = 0,
-    num_samples: int | None = 1000,
     max_length: int = 128,
     batch_size: int = 32,
-    tokens_per_sequence: int = 8,
-    max_points: int | None = None,
     device: str | None = None,
     progress: bool = True,
     model_name: str | None = None,
     data: dict | None = None,
-    **estimator_params,
+    **settings,
 ) -> Profile:
     """Profile ``model``: hidden states at every layer boundary on ``texts``, then one ID per boundary.
 
     Parameters
     ----------
-    model : transformers.PreTrainedModel or str
-        A loaded model, or a name / folder / ``"minilm"`` (then the backbone is loaded, and the tokenizer too when
-        ``tokenizer`` is None).
-    tokenizer : transformers.PreTrainedTokenizerBase or None
+    model : transformers.PreTrainedModel
+        A loaded model (``gelora.models.load_backbone(name)`` loads one by name).
+    tokenizer : transformers.PreTrainedTokenizerBase
     texts : list of tuple of str
-    pooling, max_length, batch_size, tokens_per_sequence, max_points, device
-        See :func:`gelora.measure.hidden_states.collect_hidden_states`.
-    estimator : {"twonn", "gride"}
-    bootstrap : int
-        Bootstrap resamples for the 95% interval of each ID (0: none).
+    options : ProfileOptions, optional
+        Pooling, estimator, ``num_samples``, ``tokens_per_sequence``, ``max_points``, ``bootstrap`` (default:
+        the ProfileOptions defaults with ``bootstrap=DEFAULT_BOOTSTRAP``).
     seed : int
-        Seeds the text subset, the token sampling and the bootstrap.
-    num_samples : int, optional
-        Use a seeded random subset of this many texts (None: all).
+        Seeds the text subset, the token sampling and the bootstrap (>= 0).
+    max_length, batch_size, device
+        See :func:`gelora.measure.hidden_states.collect_hidden_states`.
     model_name : str, optional
-        Recorded in the profile (default: the name given, or the model's ``name_or_path``).
+        Recorded in the profile (default: the model's ``name_or_path``).
     data : dict, optional
         Provenance of the texts, recorded in the profile.
-    **estimator_params
-        Passed to the estimator (``discard_fraction``, ``method``, ``range_max``).
-    """
-    make_estimator(estimator, **estimator_params)  # bad settings fail now, not once per boundary after the forward passes
-    if isinstance(model, str):
-        from gelora.models import load_backbone, load_tokenizer
+    **settings
+        Any ProfileOptions field by keyword (``pooling="mean"``, ``num_samples=None`` for all texts), overriding
+        ``options``; anything else goes to the estimator (``discard_fraction``, ``method``, ``range_max``).
 
-        model_name = model_name or model
-        tokenizer = tokenizer or load_tokenizer(model)
-        model = load_backbone(model)
-    if tokenizer is None:
-        raise GeloraError("a loaded model needs its tokenizer; pass tokenizer= (or give the model by name)")
-    model_name = model_name or getattr(model, "name_or_path", "") or type(model).__name__
-    if num_samples is not None and num_samples < 1:
-        raise GeloraError(f"--num-samples must be at least 1 (texts to profile), got {num_samples}")
-    texts = sample_texts(texts, num_samples, seed)
-    if pooling != "tokens" and len(texts) < MIN_POINTS:
-        raise GeloraError(
-            f"{len(texts)} texts give {len(texts)} points with {pooling!r} pooling; "
-            f"need at least {MIN_POINTS}: raise --num-samples or use more data"
+    Raises
+    ------
+    GeloraError
+        Bad settings or texts (before any forward pass), too few points, or no boundary with an ID.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        raise TypeError(
+            f"profile_model takes a loaded model, not the name {str(model)!r}; load it with "
+            "gelora.models.load_backbone(name) and load_tokenizer(name)"
         )
+    options, estimator_params = _options(options, settings)
+    check_profile_settings(options, seed=seed, batch_size=batch_size, device=device, **estimator_params)
+    texts = profile_texts(tokenizer, texts, options, seed=seed, max_length=max_length)
+    model_name = model_name or getattr(model, "name_or_path", "") or type(model).__name__
 
     t0 = time.perf_counter()
     clouds = collect_hidden_states(
         model,
         tokenizer,
         texts,
-        pooling=pooling,
+        pooling=options.pooling,
         max_length=max_length,
         batch_size=batch_size,
-        tokens_per_sequence=tokens_per_sequence,
-        max_points=max_points,
+        tokens_per_sequence=options.tokens_per_sequence,
+        max_points=options.max_points,
         device=device,
         seed=seed,
         progress=progress,
@@ -224,25 +345,32 @@ def profile_model(
     n_points = clouds[0].shape[0]
     if n_points < MIN_POINTS:
         raise GeloraError(
-            f"only {n_points} points from {len(texts)} texts; need at least {MIN_POINTS}: "
-            "raise --num-samples or --tokens-per-sequence"
+            f"only {n_points} points from {len(texts)} texts (at most {options.tokens_per_sequence} content tokens "
+            f"per text within --max-length {max_length}); need at least {MIN_POINTS}: raise --num-samples, "
+            "--tokens-per-sequence or --max-length"
         )
     # The neighbour search runs where the model ran: on a GPU it is the O(N^2 D) part that benefits most.
     search_device = next(model.parameters()).device
     clouds = [c.to(search_device) for c in clouds]
-    boundaries = estimate_boundaries(clouds, estimator, bootstrap, seed, **estimator_params)
+    boundaries = estimate_boundaries(clouds, options.estimator, options.bootstrap, seed, **estimator_params)
+    if all(b.id is None for b in boundaries):
+        raise GeloraError(
+            f"no layer boundary has an ID (e.g. {boundaries[-1].name}: {boundaries[-1].reason}); "
+            "profile more varied texts, or use another --pooling"
+        )
     t2 = time.perf_counter()
     data = {**(data or {}), "n_texts": len(texts), "max_length": max_length}
-    if pooling == "tokens":
-        data["tokens_per_sequence"] = tokens_per_sequence
+    if options.pooling == "tokens":
+        data["tokens_per_sequence"] = options.tokens_per_sequence
     return Profile(
         model=model_name,
         data=data,
-        pooling=pooling,
-        estimator=estimator,
+        pooling=options.pooling,
+        estimator=options.estimator,
         seed=seed,
         n_points=n_points,
         boundaries=boundaries,
-        bootstrap=bootstrap,
+        bootstrap=options.bootstrap,
         timings={"forward_s": round(t1 - t0, 3), "estimate_s": round(t2 - t1, 3)},
+        model_config=architecture(model),
     )

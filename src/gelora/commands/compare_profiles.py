@@ -33,11 +33,13 @@ def comparison_table(profiles, labels: list[str]) -> tuple[str, list[dict]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gelora.commands.outputs import check_out_folder
     from gelora.errors import GeloraError
     from gelora.io import atomic_write_json
     from gelora.plots import plot_profiles
     from gelora.profile import Profile
 
+    out = check_out_folder(args.out)
     profiles = [Profile.from_json(p) for p in args.profiles]
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else [_label(p) for p in profiles]
     if len(labels) != len(profiles):
@@ -45,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
     if len(set(labels)) != len(labels):
         labels = [f"{lab} ({path})" for lab, path in zip(labels, args.profiles)]
     text, rows = comparison_table(profiles, labels)
-    out = Path(args.out)
     atomic_write_json(out / "compare.json", {"profiles": list(args.profiles), "labels": labels, "rows": rows})
     plot_profiles(profiles, labels, out / "compare.png")
     print(text)

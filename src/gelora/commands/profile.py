@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from gelora.measure import ESTIMATORS, POOLINGS
+from gelora.cli_args import add_arguments, from_args
+from gelora.options import ProfileOptions
+from gelora.profile import DEFAULT_BOOTSTRAP
 
 
 def register(sub, name: str) -> argparse.ArgumentParser:
@@ -17,17 +20,15 @@ def register(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--text-columns", help="with --data: the text column, or two comma-separated (a pair)")
     p.add_argument("--data-dir", help="local GLUE folder (<dir>/<task>/train.jsonl); default $GELORA_DATA_DIR")
     p.add_argument("--split", default="train", help="split of the task to profile (default: train)")
-    p.add_argument("--num-samples", type=int, default=1000, help="texts used, a seeded random subset (1000)")
-    p.add_argument("--pooling", choices=POOLINGS, default="tokens", help="points per text (default: tokens)")
-    p.add_argument("--tokens-per-sequence", type=int, default=8, help="tokens pooling: tokens kept per text (8)")
-    p.add_argument("--max-points", type=int, help="cap on points per boundary (default: no cap)")
-    p.add_argument("--estimator", choices=ESTIMATORS, default="twonn")
-    p.add_argument("--bootstrap", type=int, default=100, help="bootstrap resamples for the 95%% CI (100; 0: none)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--max-length", type=int, default=128, help="truncation length in tokens (128)")
-    p.add_argument("--batch-size", type=int, default=32)
+    add_arguments(p, ProfileOptions, defaults={"bootstrap": DEFAULT_BOOTSTRAP})
+    p.add_argument("--seed", type=int, default=0, help="seeds the text subset, token sampling and bootstrap (0; >= 0)")
+    p.add_argument("--max-length", type=int, default=128,
+                   help="truncation length in tokens, special tokens included (128)")
+    p.add_argument("--batch-size", type=int, default=32, help="texts per forward pass (32)")
     p.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
-    p.add_argument("--out", required=True, help="output folder for profile.json and profile.png")
+    p.add_argument("--out", required=True,
+                   help="output folder for profile.json and profile.png; a plan.json/plan.png already there (made "
+                        "from the profile this run replaces) is removed, so the folder's outputs stay one set")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -39,6 +40,11 @@ def load_texts(args: argparse.Namespace) -> tuple[list[tuple[str, ...]], dict]:
 
     if args.task:
         spec = task_spec(args.task)
+        if args.text_columns:
+            raise GeloraError(
+                f"--text-columns only applies to --data; glue/{spec.name} reads its own columns "
+                f"({', '.join(spec.text_columns)}): drop --text-columns"
+            )
         ds = load_task(args.task, args.data_dir)
         if args.split not in ds:
             raise GeloraError(f"task {args.task} has no split {args.split!r}; choose one of {', '.join(ds)}")
@@ -55,26 +61,29 @@ def load_texts(args: argparse.Namespace) -> tuple[list[tuple[str, ...]], dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from gelora.commands.outputs import check_out_folder, remove_stale_plan
     from gelora.distributed import init_from_environment, is_main_process
     from gelora.models import load_backbone, load_tokenizer
     from gelora.plots import plot_profile
-    from gelora.profile import profile_model
+    from gelora.profile import check_profile_settings, profile_model, profile_texts
+
+    # Everything that needs no model is checked first: a mistake costs a second, not the model load.
+    options = from_args(ProfileOptions, args)
+    check_profile_settings(options, seed=args.seed, batch_size=args.batch_size, device=args.device)
+    out = check_out_folder(args.out)
+    texts, data = load_texts(args)
+    tokenizer = load_tokenizer(args.model)
+    profile_texts(tokenizer, texts, options, seed=args.seed, max_length=args.max_length)
 
     init_from_environment()  # under accelerate launch / torchrun: forward passes and estimates are sharded
-    texts, data = load_texts(args)
     profile = profile_model(
         load_backbone(args.model),
-        load_tokenizer(args.model),
+        tokenizer,
         texts,
-        pooling=args.pooling,
-        estimator=args.estimator,
-        bootstrap=args.bootstrap,
+        options,
         seed=args.seed,
-        num_samples=args.num_samples,
         max_length=args.max_length,
         batch_size=args.batch_size,
-        tokens_per_sequence=args.tokens_per_sequence,
-        max_points=args.max_points,
         device=args.device,
         progress=not args.no_progress,
         model_name=args.model,
@@ -82,13 +91,19 @@ def run(args: argparse.Namespace) -> int:
     )
     if not is_main_process():  # every process holds the whole profile; one writes it
         return 0
-    out = Path(args.out)
+    removed = remove_stale_plan(out)
     profile.to_json(out / "profile.json")
     plot_profile(profile, out / "profile.png")
     t = profile.timings
     print(f"{profile.model} on {data.get('task') or data['file']}: {profile.data['n_texts']} texts, "
           f"{profile.n_points} points per boundary ({profile.pooling} pooling), {profile.estimator}, seed {profile.seed}")
     print(profile.table())
+    for b in profile.boundaries:
+        if b.id is None:
+            print(f"gelora profile: warning: boundary {b.index} ({b.name}) has no ID: {b.reason}; `gelora plan` "
+                  "gives it the nearest defined ID", file=sys.stderr)
     print(f"forward passes {t['forward_s']:.1f} s, ID estimation {t['estimate_s']:.1f} s")
+    if removed:
+        print(f"removed {', '.join(removed)} from {out}: made from the profile this run replaces")
     print(f"wrote {out / 'profile.json'} and {out / 'profile.png'}")
     return 0

@@ -39,6 +39,25 @@ def _forward_kwargs(model) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
+def check_encoding(tokenizer, texts: list[tuple[str, ...]], max_length: int) -> None:
+    """Raise unless ``tokenizer`` can pad and ``max_length`` leaves room for one content token beside the
+    special tokens.
+
+    Below that length Transformers' tokenizers cannot truncate: they log an error and return the sequences whole,
+    so a pair at ``max_length=2`` came back untruncated, exactly as at 100,000.
+    """
+    if tokenizer.pad_token is None:
+        raise GeloraError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to eos) or use load_tokenizer")
+    pair = bool(texts) and len(texts[0]) == 2
+    minimum = tokenizer.num_special_tokens_to_add(pair=pair) + 1
+    if max_length < minimum:
+        unit = "each pair of texts" if pair else "each text"
+        raise GeloraError(
+            f"--max-length {max_length} leaves no room for content: the tokenizer adds {minimum - 1} special "
+            f"token(s) to {unit}; use --max-length {minimum} or more"
+        )
+
+
 def _token_scores(mask: torch.Tensor, text_ids: list[int], seed: int) -> torch.Tensor:
     """Random sort keys for the real tokens of each row (2.0 on padding), drawn from ``(seed, text index)`` alone.
 
@@ -124,7 +143,8 @@ def collect_hidden_states(
         ``tokens``: up to ``tokens_per_sequence`` random non-padding, non-special tokens per text (seeded);
         ``mean``: mean over the attention mask; ``first`` / ``last``: the first / last non-padding token.
     max_length, batch_size : int
-        Truncation length and texts per forward pass.
+        Truncation length in tokens (special tokens included; a pair is truncated longest first) and texts per
+        forward pass.
     tokens_per_sequence : int
         Cap per text for ``tokens`` pooling.
     max_points : int, optional
@@ -150,10 +170,9 @@ def collect_hidden_states(
         raise GeloraError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
     if not texts:
         raise GeloraError("no texts to encode; check the data file or task split")
-    if tokens_per_sequence < 1 or batch_size < 1 or max_length < 2:
-        raise GeloraError("tokens_per_sequence and batch_size must be >= 1, max_length >= 2")
-    if tokenizer.pad_token is None:
-        raise GeloraError("the tokenizer has no pad token; set tokenizer.pad_token (e.g. to eos) or use load_tokenizer")
+    if tokens_per_sequence < 1 or batch_size < 1:
+        raise GeloraError("tokens_per_sequence and batch_size must be >= 1")
+    check_encoding(tokenizer, texts, max_length)
     device = resolve_device(device)
     model.eval().to(device)
     accepted = _forward_kwargs(model)

@@ -15,6 +15,15 @@ Block i maps boundary i to boundary i + 1. GeLoRA's bound: an adapter on block i
     a block's cost is its rank times the sum of (in + out) over its modules, so unequal blocks are handled by their
     parameters, not their ranks). No block goes below ``min_rank``; integer ranks by largest remainder.
 
+Ranks are capped at what a block can use. A LoRA update of a d_in x d_out matrix has rank at most
+``min(d_in, d_out)``, so a larger r only adds parameters (``--min-rank 100000`` once planned 4.1 billion for a 22M
+model). A block's cap is the smallest ``min(in, out)`` over its target modules (all take the block's rank; a
+grouped-query k_proj is often the narrowest). Settings no block could honour are errors, raised before any rank is
+computed: ``min_rank``, ``offset`` or ``budget_rank`` above the smallest cap (uniform LoRA of ``budget_rank`` must
+itself fit, or the budget is no budget). Ranks a rule computes above a cap, from a large lower bound or from the
+budget scaling, are capped and the plan's notes name each capped block; under the budget rule the parameters a
+capped block cannot take go to the other blocks, so the budget is met whenever the adapted blocks can hold it.
+
 An undefined boundary ID (e.g. all points identical) takes the value of the nearest defined boundary, so the blocks
 next to it get lb 0 and hence ``offset`` / ``min_rank``; the plan's notes say which. The plans from the ends of the
 bootstrap intervals (``conservative``: ``ceil(hi_{i+1} - lo_i)``, ``liberal``: ``ceil(lo_{i+1} - hi_i)``) come with
@@ -26,6 +35,7 @@ every module and the ranks alone differ between blocks, as in uniform LoRA with 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -33,10 +43,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+from scipy.optimize import brentq
 from torch import nn
 
 from gelora.errors import GeloraError
 from gelora.io import read_format_json, write_format_json
+from gelora.options import RULES, PlanOptions
 from gelora.plan.targets import find_block_targets, linear_shape, resolve_modules
 
 if TYPE_CHECKING:
@@ -44,9 +56,6 @@ if TYPE_CHECKING:
 
     from gelora.profile import Profile
 
-RULES = ("lower-bound", "budget")
-DEFAULT_OFFSET = 1
-DEFAULT_MIN_RANK = 1
 DEFAULT_ALPHA_RATIO = 2.0
 PLAN_FORMAT = "gelora.plan/1"
 
@@ -232,133 +241,196 @@ def lower_bounds(profile: "Profile") -> tuple[list[int], dict[str, list[int]], l
     return lbs, ci, notes
 
 
-def _shape(lbs: list[int], offset: int, min_rank: int) -> list[int]:
-    return [max(lb + offset, min_rank) for lb in lbs]
+def _scale_to_budget(shape: list[int], costs: list[int], budget: int, min_rank: int, caps: list[int]) -> list[int]:
+    """Integer ranks proportional to ``shape``, each within [min_rank, cap] where shape > 0, with
+    sum(r * cost) ~= budget.
 
+    The scale s solves sum(cost_i * clip(s * shape_i, min_rank, cap_i)) = budget (continuous and non-decreasing in
+    s): blocks scaling would push below min_rank are held there, blocks it would push past their cap are held at
+    the cap, and the others share what is left in proportion to their shape.
+    """
+    active = [s > 0 for s in shape]
 
-def _scale_to_budget(shape: list[int], costs: list[int], budget: int, min_rank: int) -> list[int]:
-    """Integer ranks proportional to ``shape`` (each >= min_rank where shape > 0) with sum(r * cost) ~= budget."""
-    fixed: dict[int, int] = {}
-    while True:  # blocks that scaling would push below min_rank are pinned there; the rest share what is left
-        free = [i for i, s in enumerate(shape) if s > 0 and i not in fixed]
-        left = budget - sum(costs[i] * r for i, r in fixed.items())
-        if not free or left <= 0:
-            raise GeloraError(f"a budget of {budget:,} parameters cannot give every block min_rank {min_rank}")
-        scale = left / sum(costs[i] * shape[i] for i in free)
-        low = [i for i in free if scale * shape[i] < min_rank]
-        if not low:
-            break
-        fixed.update({i: min_rank for i in low})
-    exact = {i: scale * shape[i] for i in free}
-    ranks = [fixed.get(i, math.floor(exact.get(i, 0.0))) for i in range(len(shape))]
+    def exact(scale: float) -> list[float]:
+        return [min(max(scale * s, min_rank), c) if a else 0.0 for s, c, a in zip(shape, caps, active)]
+
+    def spent(scale: float) -> float:
+        return sum(r * c for r, c in zip(exact(scale), costs)) - budget
+
+    if spent(0.0) > 0:
+        raise GeloraError(f"a budget of {budget:,} parameters cannot give every block min_rank {min_rank}")
+    full = max(c / s for s, c, a in zip(shape, caps, active) if a)  # every block at its cap from here on
+    values = exact(full if spent(full) <= 0 else brentq(spent, 0.0, full))
+    ranks = [math.floor(v) for v in values]
     left = budget - sum(r * c for r, c in zip(ranks, costs))
     # Largest remainder, in parameters: a block gets one more rank while that brings the total closer to the budget.
-    for i in sorted(free, key=lambda i: exact[i] - math.floor(exact[i]), reverse=True):
-        if left >= costs[i] / 2:
+    for i in sorted(range(len(shape)), key=lambda i: values[i] - ranks[i], reverse=True):
+        if active[i] and ranks[i] < caps[i] and left >= costs[i] / 2:
             ranks[i] += 1
             left -= costs[i]
     return ranks
 
 
-def _apply_rule(
-    lbs: list[int], rule: str, offset: int, min_rank: int, costs: list[int], budget: int | None
-) -> list[int]:
-    shape = _shape(lbs, offset, min_rank)
-    if rule == "lower-bound" or not any(shape):  # an all-zero shape has nowhere to put a budget
-        return shape
-    return _scale_to_budget(shape, costs, budget, min_rank)
+def _shape(lbs: list[int], options: PlanOptions) -> list[int]:
+    return [max(lb + options.offset, options.min_rank) for lb in lbs]
 
 
-def _load_model(model: nn.Module | str | None, profile: "Profile | None" = None) -> tuple[nn.Module, str]:
-    if isinstance(model, nn.Module):
-        return model, getattr(model, "name_or_path", "") or type(model).__name__
-    from gelora.models import load_backbone
-
-    name = model or (profile.model if profile else None)
-    if not name:
-        raise GeloraError("no model given and none recorded in the profile; pass --model")
-    return load_backbone(name), name
+def _apply_rule(lbs: list[int], options: PlanOptions, costs: list[int], caps: list[int]) -> list[int]:
+    shape = _shape(lbs, options)
+    if options.rule == "lower-bound" or not any(shape):  # an all-zero shape has nowhere to put a budget
+        return [min(r, c) for r, c in zip(shape, caps)]
+    return _scale_to_budget(shape, costs, options.budget_rank * sum(costs), options.min_rank, caps)
 
 
-def _block_targets(model: nn.Module, target_modules) -> tuple[list[list[str]], list[int]]:
+def _model_name(model: nn.Module, given: str | None = None) -> str:
+    """``given``, else the model's ``name_or_path``; a TypeError when ``model`` is not a loaded model."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"plans are made for a loaded model, not {model!r}; load it with gelora.models.load_backbone(name)"
+        )
+    return given or getattr(model, "name_or_path", "") or type(model).__name__
+
+
+@dataclass
+class _Blocks:
+    """Target modules per block, their LoRA parameters per unit of rank, and the largest useful rank per block."""
+
+    targets: list[list[str]]
+    costs: list[int]
+    caps: list[int]
+    narrowest: list[str]  # the module behind each cap
+
+    def check_rank(self, rank: int, option: str) -> None:
+        """Raise if some block cannot take ``rank``: a LoRA rank above min(in, out) adds parameters, not rank."""
+        i = min(range(len(self.caps)), key=self.caps.__getitem__)
+        if rank > self.caps[i]:
+            raise GeloraError(
+                f"{option} {rank} is above the largest rank block {i} can use: {self.caps[i]} = min(in, out) of "
+                f"{self.narrowest[i]}; use {option} {self.caps[i]} or less"
+            )
+
+
+def _block_targets(model: nn.Module, target_modules) -> _Blocks:
     targets = find_block_targets(model, target_modules)
-    costs_by_name = _module_costs(model, [m for block in targets for m in block])
-    return targets, [sum(costs_by_name[m] for m in block) for block in targets]
+    found = resolve_modules(model, [m for block in targets for m in block])
+    shapes = {name: linear_shape(module) for name, module in found.items()}
+    narrowest = [min(block, key=lambda m: min(shapes[m])) for block in targets]
+    return _Blocks(
+        targets=targets,
+        costs=[sum(sum(shapes[m]) for m in block) for block in targets],
+        caps=[min(shapes[m]) for m in narrowest],
+        narrowest=narrowest,
+    )
+
+
+def _plan_options(options: PlanOptions | None, settings: dict) -> PlanOptions:
+    """``options`` (default: PlanOptions()) updated by ``settings`` (PlanOptions fields by keyword), validated."""
+    if options is not None and not isinstance(options, PlanOptions):
+        raise TypeError(f"options must be a gelora.options.PlanOptions, not {type(options).__name__}")
+    options = dataclasses.replace(options or PlanOptions(), **settings)
+    if options.rule not in RULES:
+        raise GeloraError(f"unknown rule {options.rule!r}; choose one of {', '.join(RULES)}")
+    options.validate()
+    return options
+
+
+def _cap_notes(shape: list[int], ranks: list[int], blocks: _Blocks, rule: str) -> list[str]:
+    """One note per block whose rank stopped at its cap."""
+    def cap(i: int) -> str:
+        return f"block {i}: rank capped at {blocks.caps[i]} = min(in, out) of {blocks.narrowest[i]}"
+
+    if rule == "budget":
+        return [f"{cap(i)}; the other blocks took the parameters it could not"
+                for i, (r, c) in enumerate(zip(ranks, blocks.caps)) if r == c]
+    return [f"{cap(i)} (the rule asked for {want})" for i, (want, c) in enumerate(zip(shape, blocks.caps)) if want > c]
 
 
 def plan_ranks(
     profile: "Profile",
-    model: nn.Module | str | None = None,
-    rule: str = "lower-bound",
-    offset: int = DEFAULT_OFFSET,
-    min_rank: int = DEFAULT_MIN_RANK,
-    budget_rank: int | None = None,
+    model: nn.Module,
+    options: PlanOptions | None = None,
+    *,
     target_modules: list[str] | None = None,
+    model_name: str | None = None,
+    **settings,
 ) -> RankPlan:
-    """Ranks per block of ``model`` from ``profile`` (see the module docstring for the rules).
+    """Ranks per block of ``model`` from ``profile`` (see the module docstring for the rules and the caps).
 
     Parameters
     ----------
     profile : Profile
-        Must have one boundary more than the model has blocks.
-    model : torch.nn.Module or str, optional
-        The model (or its name) to plan for; default: the profile's model.
-    rule : {"lower-bound", "budget"}
-    offset, min_rank : int
-        ``r_i = max(lb_i + offset, min_rank)`` (the shape, for the budget rule).
-    budget_rank : int, optional
-        Budget rule: match the parameters of uniform LoRA with this rank on the same modules.
+        Must have one boundary more than the model has blocks, and (when recorded) the model's architecture.
+    model : torch.nn.Module
+        The loaded model to plan for (``gelora.models.load_backbone(profile.model)`` loads the profiled one).
+    options : PlanOptions, optional
+        ``rule``, ``offset``, ``min_rank``, ``budget_rank`` (default: ``PlanOptions()``: the lower-bound rule,
+        ``r_i = max(lb_i + 1, 1)``).
     target_modules : list of str, optional
         Module-name suffixes inside each block; default: all its linear layers.
+    model_name : str, optional
+        Recorded in the plan (default: the model's ``name_or_path``).
+    **settings
+        PlanOptions fields by keyword (``rule="budget", budget_rank=8``), overriding ``options``.
+
+    Raises
+    ------
+    GeloraError
+        Bad or contradictory settings (``budget_rank`` without the budget rule), a rank no block can use, or a
+        profile of another architecture or depth.
     """
-    if rule not in RULES:
-        raise GeloraError(f"unknown rule {rule!r}; choose one of {', '.join(RULES)}")
-    if offset < 0 or min_rank < 0:
-        raise GeloraError(f"offset and min_rank must be >= 0, got {offset} and {min_rank}")
-    if rule == "budget" and (budget_rank is None or budget_rank < 1):
-        raise GeloraError(f"the budget rule needs --budget-rank >= 1 (the uniform rank to match), got {budget_rank}")
-    model, name = _load_model(model, profile)
-    targets, costs = _block_targets(model, target_modules)
-    if len(targets) != profile.num_blocks:
+    from gelora.profile import check_architecture
+
+    options = _plan_options(options, settings)
+    name = _model_name(model, model_name)
+    check_architecture(profile, model, name)
+    blocks = _block_targets(model, target_modules)
+    if len(blocks.targets) != profile.num_blocks:
         raise GeloraError(
             f"the profile has {len(profile.boundaries)} boundaries ({profile.num_blocks} blocks, model "
-            f"{profile.model!r}) but {name!r} has {len(targets)} blocks; profile this model first"
+            f"{profile.model!r}) but {name!r} has {len(blocks.targets)} blocks; profile this model first"
         )
+    blocks.check_rank(options.min_rank, "--min-rank")
+    blocks.check_rank(options.offset, "--offset")
     lbs, ci_lbs, notes = lower_bounds(profile)
-    params = {"offset": offset, "min_rank": min_rank}
+    params = {"offset": options.offset, "min_rank": options.min_rank}
     budget = None
-    if rule == "budget":
-        budget = budget_rank * sum(costs)
-        params.update(budget_rank=budget_rank, budget_params=budget)
-    ranks = _apply_rule(lbs, rule, offset, min_rank, costs, budget)
-    if rule == "budget" and not any(ranks):
+    if options.rule == "budget":
+        blocks.check_rank(options.budget_rank, "--budget-rank")
+        budget = options.budget_rank * sum(blocks.costs)
+        params.update(budget_rank=options.budget_rank, budget_params=budget)
+    ranks = _apply_rule(lbs, options, blocks.costs, blocks.caps)
+    if options.rule == "budget" and not any(ranks):
         raise GeloraError("every block has rank 0 under this profile; the budget rule needs --offset >= 1 or --min-rank")
-    total = sum(r * c for r, c in zip(ranks, costs))
+    notes += _cap_notes(_shape(lbs, options), ranks, blocks, options.rule)
+    total = sum(r * c for r, c in zip(ranks, blocks.costs))
     if budget:
-        notes.append(f"budget: {total:,} parameters vs {budget:,} for uniform rank {budget_rank} ({total / budget - 1:+.2%})")
+        notes.append(
+            f"budget: {total:,} parameters vs {budget:,} for uniform rank {options.budget_rank} ({total / budget - 1:+.2%})"
+        )
     return RankPlan(
-        blocks=[BlockPlan(i, lb, r, mods) for i, (lb, r, mods) in enumerate(zip(lbs, ranks, targets))],
-        rule=rule,
+        blocks=[BlockPlan(i, lb, r, mods) for i, (lb, r, mods) in enumerate(zip(lbs, ranks, blocks.targets))],
+        rule=options.rule,
         params=params,
         model=name,
         total_params=total,
-        fan_in_fan_out=_is_conv1d_plan(model, targets),
-        ci_ranks={k: _apply_rule(v, rule, offset, min_rank, costs, budget) for k, v in ci_lbs.items()},
+        fan_in_fan_out=_is_conv1d_plan(model, blocks.targets),
+        ci_ranks={k: _apply_rule(v, options, blocks.costs, blocks.caps) for k, v in ci_lbs.items()},
         notes=notes,
     )
 
 
-def uniform_plan(model: nn.Module | str, rank: int, target_modules: list[str] | None = None) -> RankPlan:
+def uniform_plan(model: nn.Module, rank: int, target_modules: list[str] | None = None) -> RankPlan:
     """Uniform LoRA of ``rank`` on the same modules a GeLoRA plan would adapt: the baseline to compare against."""
     if rank < 1:
         raise GeloraError(f"uniform rank must be >= 1, got {rank}")
-    model, name = _load_model(model)
-    targets, costs = _block_targets(model, target_modules)
+    name = _model_name(model)
+    blocks = _block_targets(model, target_modules)
+    blocks.check_rank(rank, "--rank")
     return RankPlan(
-        blocks=[BlockPlan(i, None, rank, mods) for i, mods in enumerate(targets)],
+        blocks=[BlockPlan(i, None, rank, mods) for i, mods in enumerate(blocks.targets)],
         rule="uniform",
         params={"rank": rank},
         model=name,
-        total_params=rank * sum(costs),
-        fan_in_fan_out=_is_conv1d_plan(model, targets),
+        total_params=rank * sum(blocks.costs),
+        fan_in_fan_out=_is_conv1d_plan(model, blocks.targets),
     )

@@ -33,23 +33,8 @@ def profile_texts(
     from gelora.profile import profile_model
 
     start = time.perf_counter()
-    result = profile_model(
-        model,
-        tokenizer,
-        texts,
-        pooling=options.pooling,
-        estimator=options.estimator,
-        bootstrap=options.bootstrap,
-        seed=seed,
-        num_samples=options.num_samples,
-        max_length=max_length,
-        batch_size=batch_size,
-        tokens_per_sequence=options.tokens_per_sequence,
-        max_points=options.max_points,
-        progress=progress,
-        model_name=model_name,
-        data=data,
-    )
+    result = profile_model(model, tokenizer, texts, options, seed=seed, max_length=max_length, batch_size=batch_size,
+                           progress=progress, model_name=model_name, data=data)
     return result, time.perf_counter() - start
 
 
@@ -60,8 +45,7 @@ def plan_from_profile(
     from gelora.plan import plan_ranks
 
     start = time.perf_counter()
-    result = plan_ranks(profile, model, rule=options.rule, offset=options.offset, min_rank=options.min_rank,
-                        budget_rank=options.budget_rank, target_modules=target_modules)
+    result = plan_ranks(profile, model, options, target_modules=target_modules)
     return result, time.perf_counter() - start
 
 
