@@ -89,3 +89,91 @@ def test_output_folder_with_foreign_files(tiny, tmp_path, capsys):
     (tmp_path / "o").mkdir()
     (tmp_path / "o" / "notes.txt").write_text("mine")
     fails_with(capsys, run_cli(tiny_config(tiny, tmp_path / "o")), "already holds files")
+
+
+@pytest.mark.parametrize(
+    ("extra", "phrase"),
+    [
+        (["--seed", "-1"], "--seed must be a non-negative integer (got -1)"),
+        (["--lora-dropout", "2"], "--lora-dropout must be in [0, 1) (got 2)"),
+        (["--lr", "-1e-3"], "--lr must be positive (got -0.001)"),
+        (["--warmup-ratio", "5"], "--warmup-ratio must be in [0, 1] (got 5)"),
+        (["--budget-rank", "2"], "only apply to methods that train a GeLoRA plan, not lora"),
+        (["--rule", "budget", "--budget-rank", "2"], "only apply to methods that train a GeLoRA plan"),
+    ],
+)
+def test_settings_refused_before_anything_loads(tiny, tmp_path, capsys, monkeypatch, extra, phrase):
+    from gelora import models
+
+    monkeypatch.setattr(models, "load_tokenizer", lambda *a, **k: pytest.fail("loaded before the settings check"))
+    fails_with(capsys, run_cli(tiny_config(tiny, tmp_path / "o"), *extra), phrase)
+    assert not (tmp_path / "o").exists()
+
+
+def test_options_a_method_would_ignore_are_refused(tiny, tmp_path, capsys):
+    full = tiny_config(tiny, tmp_path / "o", method="full")
+    fails_with(capsys, run_cli(full, "--rank", "4"), "--rank does not apply to --method full")
+    gelora = tiny_config(tiny, tmp_path / "o", method="gelora")
+    fails_with(capsys, run_cli(gelora, "--plan", "p.json", "--target-modules", "query"), "--target-modules would be")
+    fails_with(capsys, run_cli(gelora, "--budget-rank", "4"), "--budget-rank only applies to --rule budget")
+    fails_with(capsys, run_cli(gelora, "--plan", "p.json", "--pooling", "mean"), "--plan gives the ranks")
+
+
+def test_a_plan_for_a_wider_model_of_the_same_depth_is_refused(tiny, tmp_path, capsys):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from gelora.plan import uniform_plan
+
+    wider = BertForSequenceClassification(BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                                                     intermediate_size=37, vocab_size=100))
+    uniform_plan(wider, 2).to_json(tmp_path / "plan.json")  # same module names as the tiny model, other widths
+    config = tiny_config(tiny, tmp_path / "o", method="gelora")
+    fails_with(capsys, run_cli(config, "--plan", str(tmp_path / "plan.json")), "made for a model with other layer")
+
+
+def test_glue_data_without_labels_or_out_of_range_similarity(tiny, tmp_path, capsys):
+    data = make_glue_dir(tmp_path / "glue", n_train=8, n_eval=4)
+    for split in ("train", "validation"):  # (datasets reads both splits with one schema)
+        rows = [json.loads(line) for line in (data / "rte" / f"{split}.jsonl").read_text().splitlines()]
+        unlabelled = [{k: v for k, v in r.items() if k != "label"} for r in rows]
+        (data / "rte" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in unlabelled))
+    fails_with(capsys, run_cli(tiny_config(tiny, tmp_path / "o", data_dir=str(data))), "has no 'label' column")
+    rows = [json.loads(line) for line in (data / "stsb" / "train.jsonl").read_text().splitlines()]
+    (data / "stsb" / "train.jsonl").write_text("".join(json.dumps(r | {"label": 7.5}) + "\n" for r in rows))
+    config = tiny_config(tiny, tmp_path / "o", task="glue/stsb", data_dir=str(data))
+    fails_with(capsys, run_cli(config), "similarity 7.5 is outside STS-B's 0..5")
+
+
+def test_a_run_that_failed_before_its_first_checkpoint_leaves_nothing_and_retries(tiny, tmp_path, capsys, monkeypatch):
+    from gelora.train import runner
+
+    config = tiny_config(tiny, tmp_path / "o", method="gelora")
+    monkeypatch.setattr(runner, "loop", lambda run: (_ for _ in ()).throw(RuntimeError("died in the first step")))
+    with pytest.raises(RuntimeError):
+        main(run_cli(config))
+    assert not (tmp_path / "o").exists()  # profile.json, plan.json, run.json and the folder are gone
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "notes.txt").write_text("mine")
+    killed = tiny_config(tiny, tmp_path / "kept", method="gelora")
+    with pytest.raises(RuntimeError):
+        main(run_cli(killed, "--overwrite"))
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["notes.txt"]  # the user's file stays
+    monkeypatch.undo()
+    assert main(run_cli(config, "--max-steps", "1")) == 0  # a plain retry, no --overwrite
+
+
+def test_a_run_killed_before_its_first_checkpoint_may_be_retried(tiny, tmp_path, capsys):
+    config = tiny_config(tiny, tmp_path / "o")
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "run.json").write_text(json.dumps(config.to_dict()))  # claimed, then SIGKILL
+    (tmp_path / "o" / "plan.json").write_text("{}")
+    assert main(run_cli(config, "--max-steps", "1", "--seed", "3")) == 0, capsys.readouterr().err
+
+
+def test_resume_names_defaults_as_defaults(tiny, tmp_path, capsys):
+    config = tiny_config(tiny, tmp_path / "o")
+    assert main(run_cli(config, "--max-steps", "1")) == 0
+    capsys.readouterr()
+    err = fails_with(capsys, run_cli(config, "--max-steps", "1", "--resume", "--lr", "1e-3", "--lora-alpha", "8"),
+                     "lr: 0.0005 -> 0.001", "lora_alpha: its default -> 8.0")
+    assert "None" not in err

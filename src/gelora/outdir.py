@@ -55,7 +55,7 @@ class OutputFolder:
             old = read_identity(json.loads(marker.read_text()))
             differ = [k for k in identity if old.get(k) != identity[k]]
             if differ:
-                changes = ", ".join(f"{k}: {old.get(k)!r} -> {identity[k]!r}" for k in differ)
+                changes = ", ".join(f"{k}: {_shown(old.get(k))} -> {_shown(identity[k])}" for k in differ)
                 raise GeloraError(
                     f"--out {str(path)!r} holds a {self.kind} with different settings ({changes}); use the original "
                     "settings, --overwrite to start over, or another folder"
@@ -78,3 +78,8 @@ class OutputFolder:
                 shutil.rmtree(target)
             elif target.exists() or target.is_symlink():
                 target.unlink()
+
+
+def _shown(value: Any) -> str:
+    # None stands for "the default in force" in gelora's settings (defaults that depend on other settings).
+    return "its default" if value is None else repr(value)

@@ -111,7 +111,11 @@ class RankPlan:
         return {m: b.rank for b in self.blocks if b.rank > 0 for m in b.modules}
 
     def check_model(self, model: nn.Module) -> None:
-        """Raise GeloraError unless every planned module exists in ``model`` (a plan from another model fails)."""
+        """Raise GeloraError unless ``model`` has every planned module, at the planned shapes.
+
+        A plan from another model fails: one with other module names, and one of the same depth and names whose
+        layers have other widths (its ranks were planned for, and would cost, other parameter counts).
+        """
         found = resolve_modules(model, [m for b in self.blocks for m in b.modules])
         missing = [name for name, module in found.items() if module is None]
         if missing:
@@ -119,6 +123,13 @@ class RankPlan:
             raise GeloraError(
                 f"this plan was made for {self.model!r}; {type(model).__name__} lacks its module(s) {shown}; "
                 "make a plan for this model with `gelora plan --model ...`"
+            )
+        cost = lora_param_count(model, {m: b.rank for b in self.blocks for m in b.modules})
+        if cost != self.total_params:
+            raise GeloraError(
+                f"this plan's ranks cost {self.total_params:,} LoRA parameters on {self.model!r} and {cost:,} on "
+                "this model: it was made for a model with other layer shapes (or edited by hand); make a plan for "
+                "this model with `gelora plan --model ...`"
             )
 
     def to_lora_config(self, *, alpha_ratio: float = DEFAULT_ALPHA_RATIO, **lora_kwargs) -> "peft.LoraConfig":

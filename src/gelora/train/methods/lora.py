@@ -29,12 +29,12 @@ class LoRA(Method):
     def checked_plan(self, base: torch.nn.Module, ctx: BuildContext) -> RankPlan:
         """The plan, checked against the model and saved as ``plan.json`` in the run folder."""
         plan = self.plan(base, ctx)
-        plan.check_model(base)
         if not plan.ranks_by_module():
             raise GeloraError(
                 "the plan gives rank 0 to every block, so there is nothing to train; "
                 "lower --offset or raise --min-rank (or use --rule budget), or use --method lora"
             )
+        plan.check_model(base)
         if ctx.accelerator.is_main_process:
             plan.to_json(Path(self.config.out) / PLAN_FILE)
         return plan
