@@ -227,8 +227,21 @@ def load_model(name: str, auto_class, **kwargs):
     ------
     GeloraError
         The name resolves to nothing loadable (one line naming the fix).
+
+    Notes
+    -----
+    Weights the checkpoint lacks are newly initialised; gelora says so once, in one line (a task head is
+    expected to be new before fine-tuning), instead of Transformers' load report.
     """
-    return _load(auto_class.from_pretrained, name, **kwargs)
+    from gelora.logs import warn_once
+
+    model, info = _load(auto_class.from_pretrained, name, output_loading_info=True, **kwargs)
+    missing = sorted({key.rsplit(".", 1)[0] for key in info.get("missing_keys", ())})
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        warn_once(f"{name}: {shown} newly initialised (not in the checkpoint); expected for a task head that "
+                  "fine-tuning trains")
+    return model
 
 
 def load_backbone(name: str, **kwargs):
