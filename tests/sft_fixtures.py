@@ -43,20 +43,13 @@ def make_tokenizer(chat_template: str | None = CHAT_TEMPLATE):
 
 
 def make_llama(vocab_size: int, seed: int = 0):
-    """A 2-block Llama with hidden size 32 and random weights."""
+    """A 2-block Llama with hidden size 32 and random weights (the shape of tiny_models' decoders)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
+    from tiny_models import DECODER
+
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        intermediate_size=37,
-        vocab_size=vocab_size,
-        max_position_embeddings=128,
-    )
-    return LlamaForCausalLM(config).eval()
+    return LlamaForCausalLM(LlamaConfig(**{**DECODER, "vocab_size": vocab_size})).eval()
 
 
 def sentence(rng: random.Random, lo: int = 3, hi: int = 10) -> str:

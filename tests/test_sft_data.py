@@ -62,7 +62,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     [
         (["messages", "id"], (None, None), SFTFormat("messages", ("messages",))),
         (["prompt", "completion"], (None, None), SFTFormat("prompt-completion", ("prompt", "completion"))),
-        (["messages", "question", "answer"], ("question", "answer"), SFTFormat("prompt-completion", ("question", "answer"))),
+        (["messages", "q", "a"], ("q", "a"), SFTFormat("prompt-completion", ("q", "a"))),
     ],
 )
 def test_detect_format(columns, named, expected):
@@ -95,6 +95,12 @@ def test_files_load_alike_with_named_columns(tmp_path, suffix):
     assert ds.to_list() == [{"prompt": r["question"], "completion": r["answer"]} for r in rows]
 
 
+def test_file_without_the_named_columns(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"question": "q", "answer": "a"}])
+    with pytest.raises(GeloraError, match="column\\(s\\) problem not in the data; available: question, answer"):
+        load_sft_dataset(path, prompt_column="problem", completion_column="answer")
+
+
 def test_folder_split_and_file_split(tmp_path):
     write_jsonl(tmp_path / "test.jsonl", [{"prompt": "p", "completion": "c"}])
     assert load_sft_dataset(tmp_path, split="test").to_list() == [{"prompt": "p", "completion": "c"}]
@@ -119,9 +125,17 @@ def test_bad_prompt_completion_rows(tmp_path, row, match):
         load_sft_dataset(path)
 
 
-def test_messages_without_assistant_turn(tmp_path):
-    path = write_jsonl(tmp_path / "d.jsonl", [{"messages": CONVERSATION}, {"messages": CONVERSATION[:2]}])
-    with pytest.raises(GeloraError, match="row 1: 'messages' has no assistant turn"):
+@pytest.mark.parametrize(
+    "messages, match",
+    [
+        (CONVERSATION[:2], "row 1: 'messages' has no assistant turn"),
+        (CONVERSATION[2:], "row 1: 'messages' starts with an assistant turn"),
+        ([{"role": "user"}], "row 1: 'messages' must be a list of"),
+    ],
+)
+def test_bad_messages_rows(tmp_path, messages, match):
+    path = write_jsonl(tmp_path / "d.jsonl", [{"messages": CONVERSATION}, {"messages": messages}])
+    with pytest.raises(GeloraError, match=match):
         load_sft_dataset(path)
 
 

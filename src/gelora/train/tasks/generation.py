@@ -31,7 +31,7 @@ def gsm8k_answer(text: str) -> str | None:
 
 
 def exact_match(preds: list[str | None], refs: list[str | None]) -> float:
-    """Fraction of ``preds`` equal to ``refs``: numerically when both are numbers, else as strings; None never matches."""
+    """Fraction of ``preds`` equal to ``refs``: as numbers when both parse, else as strings; None never matches."""
     if len(preds) != len(refs) or not refs:
         raise GeloraError(f"exact_match needs as many predictions as references (got {len(preds)} and {len(refs)})")
     return sum(p is not None and r is not None and _same(p, r) for p, r in zip(preds, refs)) / len(refs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from bisect import bisect_left, insort
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,7 @@ class SFTData:
     dropped: int
 
 
-def detect_format(columns, prompt_column: str | None = None, completion_column: str | None = None) -> SFTFormat:
+def detect_format(columns: Iterable[str], prompt_column: str | None = None, completion_column: str | None = None) -> SFTFormat:
     """Find the SFT format from the column names.
 
     Named prompt / completion columns win, then a ``messages`` column, then ``prompt`` + ``completion``.
@@ -187,13 +188,18 @@ def _check_messages(messages, index: int) -> None:
         )
     if not any(m["role"] == "assistant" for m in messages):
         raise GeloraError(f"row {index}: 'messages' has no assistant turn to train on; add one or drop the row")
+    if messages[0]["role"] == "assistant":
+        # Nothing to condition on; chat templates cannot render the empty conversation before it either.
+        raise GeloraError(f"row {index}: 'messages' starts with an assistant turn; put a user turn before it")
 
 
 def has_chat_template(tokenizer) -> bool:
+    """Whether ``tokenizer`` carries a chat template (then prompts are rendered as chat turns)."""
     return bool(getattr(tokenizer, "chat_template", None))
 
 
 def user_turn(prompt: str) -> list[dict]:
+    """``prompt`` as a one-turn conversation."""
     return [{"role": "user", "content": prompt}]
 
 
@@ -230,6 +236,11 @@ def tokenize_sft(rows, tokenizer, max_length: int) -> SFTData:
     tokenizer : transformers.PreTrainedTokenizerBase
     max_length : int
         Longer rows are cut to this many tokens and counted in ``truncated``.
+
+    Returns
+    -------
+    SFTData
+        Rows, the texts to profile, and the truncated / dropped counts.
     """
     if max_length < 1:
         raise GeloraError(f"max_length must be at least 1, got {max_length}")
@@ -283,7 +294,8 @@ def _encode_chat(tokenizer, messages: list[dict], index: int):
         mask = [0] * len(ids)
         for k in assistant:
             start = _prefix_length(tokenizer, messages[:k], ids, index, add_generation_prompt=True)
-            end = _prefix_length(tokenizer, messages[: k + 1], ids, index)
+            last = k + 1 == len(messages)  # then the head is the whole conversation: no second tokenisation
+            end = len(ids) if last else _prefix_length(tokenizer, messages[: k + 1], ids, index)
             mask[start:end] = [1] * (end - start)
     if not any(mask):
         raise GeloraError(
@@ -297,7 +309,7 @@ def _encode_chat(tokenizer, messages: list[dict], index: int):
 
 def _prefix_length(tokenizer, head: list[dict], ids: list[int], index: int, **kwargs) -> int:
     """Tokens of the conversation ``head`` rendered alone, checked to be a prefix of the whole conversation's."""
-    prefix = _chat_ids(tokenizer, head, **kwargs) if head else []
+    prefix = _chat_ids(tokenizer, head, **kwargs)
     if ids[: len(prefix)] != prefix:
         raise GeloraError(
             f"row {index}: the chat template renders the first {len(head)} turn(s) differently alone than inside "
