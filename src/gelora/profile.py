@@ -13,7 +13,7 @@ from gelora.distributed import gather_objects, num_processes, process_index
 from gelora.errors import GeloraError
 from gelora.io import atomic_write_json, read_format_json
 from gelora.measure import estimate
-from gelora.measure.intrinsic_dimension import make_estimator
+from gelora.measure.intrinsic_dimension import check_bootstrap, make_estimator
 from gelora.measure.hidden_states import collect_hidden_states
 
 # Below this many points a TwoNN / GRIDE fit says nothing useful about the dimension.
@@ -188,6 +188,7 @@ def profile_model(
         Passed to the estimator (``discard_fraction``, ``method``, ``range_max``).
     """
     make_estimator(estimator, **estimator_params)  # bad settings fail now, not once per boundary after the forward passes
+    check_bootstrap(bootstrap, seed)
     if isinstance(model, str):
         from gelora.models import load_backbone, load_tokenizer
 
