@@ -9,6 +9,11 @@ numbers agree with ``skdim.id.TwoNN`` (scikit-dimension 0.5) and DADApy's ``retu
   maximum-likelihood estimate ``(k - 1) / (sum_{i<=k} log mu_(i) + (N - k) log mu_(k))``.
 * GRIDE: at scale n1 = 2^j, mu = r_{2 n1} / r_{n1}; the ID maximises the likelihood of the generalised ratio
   distribution after DADApy's outlier filter (mu >= q50 + 20 (q95 - q50) dropped).
+
+Both estimate from the *distinct* points: a repeated point counts once (as after DADApy's
+``remove_identical_points``; scikit-dimension instead drops every copy's ratio and keeps the copies as neighbours).
+Data whose squared distances would overflow or underflow in their dtype are first scaled by a power of two, which
+is exact and leaves every ratio unchanged, so an estimate does not depend on the units.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ class IDEstimate:
     ci_low, ci_high : float or None
         Bootstrap percentile interval (None when no bootstrap was run).
     n_points : int
-        Points given. ``n_used`` is how many entered the fit (duplicates and discarded ratios removed).
+        Points given. ``n_used`` is how many entered the fit (repeated copies and discarded ratios removed).
     estimator : str
         ``"twonn"`` or ``"gride"``, with its settings in ``params``.
     x, y : numpy.ndarray
