@@ -6,11 +6,12 @@ import warnings
 import dadapy  # test-only reference: its remove_identical_points defines what "the distinct points" are
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from gelora import GeloraError, Gride, TwoNN, estimate, gride, twonn
-from gelora.measure.intrinsic_dimension import MIN_BOOTSTRAP, TRUSTED_POINTS
+from gelora.measure.intrinsic_dimension import MIN_BOOTSTRAP, TRUSTED_POINTS, _first_copies
 from gelora.profile import estimate_boundary, profile_model
 
 
@@ -62,6 +63,15 @@ def test_signed_zeros_are_one_point():
         assert twonn(np.concatenate([X, copy])).dimension == twonn(X).dimension
 
 
+def test_repeated_rows_found_exactly_where_many_rows_share_columns():
+    # 0/1 data: every column is shared by many rows, so the column filter narrows little and whole rows decide.
+    B = (np.random.default_rng(1).random((300, 12)) < 0.3).astype(np.float64)
+    distinct = len(np.unique(B, axis=0))
+    keep = _first_copies(torch.from_numpy(B)).numpy()
+    assert 0 < distinct < 300 and keep.sum() == distinct and len(np.unique(B[keep], axis=0)) == distinct
+    assert _first_copies(torch.from_numpy(np.unique(B, axis=0))) is None
+
+
 def test_profile_boundaries_count_repeated_points_once():
     X = cloud()
     b = estimate_boundary(0, np.concatenate([X, X[:200]]), "twonn", 0, 0)
@@ -71,7 +81,7 @@ def test_profile_boundaries_count_repeated_points_once():
 def test_distinct_points_closer_than_the_dtype_resolves_are_an_error():
     X = cloud(n=50)
     X = np.concatenate([X / np.abs(X).max(), [[1e-200] + [0.0] * 9, [0.0] * 10]])  # 1e-200 squared underflows
-    with pytest.warns(UserWarning, match="dropped"), pytest.raises(GeloraError, match="closer together than"):
+    with pytest.raises(GeloraError, match="closer together than"):
         twonn(X)
 
 

@@ -36,6 +36,7 @@ MIN_DISTINCT_POINTS = 3  # two neighbours per point: the least either estimator 
 TRUSTED_POINTS = 20  # fewer distinct points get a warning: a relative standard error above ~20%
 MIN_BOOTSTRAP = 20  # resamples for an interval (0: none)
 GRIDE_RANGE = (1e-3, 1e3)  # where GRIDE's maximum-likelihood ID is searched
+_FILTER_COLUMNS = 8  # columns that narrow down the candidates for repeated rows before whole rows are compared
 
 
 @dataclass(frozen=True)
@@ -118,52 +119,61 @@ def _unit_scaled(X: torch.Tensor) -> tuple[torch.Tensor, int]:
     return X * math.ldexp(1.0, half) * math.ldexp(1.0, -e - half), e
 
 
-def _without_copies(X: torch.Tensor, r1: torch.Tensor) -> torch.Tensor:
-    """``X`` keeping the first of each set of identical rows; ``r1`` (distances to the nearest other row) is 0
-    exactly on the rows that have a copy, so only those are compared."""
-    copies = (r1 == 0).nonzero().squeeze(1)
-    # + 0.0 turns -0.0 into 0.0: at distance 0 from each other, but different to torch.unique.
-    _, group = torch.unique(X[copies] + 0.0, dim=0, return_inverse=True)
-    order = torch.arange(len(copies), device=X.device)
-    first = torch.full((int(group.max()) + 1,), len(copies), device=X.device).scatter_reduce(0, group, order, "amin")
+def _first_copies(X: torch.Tensor) -> torch.Tensor | None:
+    """A mask keeping the first of each set of identical rows of ``X``, or None when every row is distinct.
+
+    Identical rows agree in every column, so a few of the most variable columns narrow the candidates down cheaply
+    (no copy of ``X``); only the rows left are compared whole. ``+ 0.0`` turns -0.0 into 0.0: the two are at
+    distance 0 from each other, but different to ``torch.unique``.
+    """
+    rows = torch.arange(X.shape[0], device=X.device)
+    for column in X.var(dim=0).topk(min(_FILTER_COLUMNS, X.shape[1])).indices:
+        _, group, counts = torch.unique(X[rows, column] + 0.0, return_inverse=True, return_counts=True)
+        rows = rows[counts[group] > 1]
+        if len(rows) == 0:
+            return None
+    _, group = torch.unique(X[rows] + 0.0, dim=0, return_inverse=True)
+    n_groups = int(group.max()) + 1
+    if n_groups == len(rows):
+        return None
+    order = torch.arange(len(rows), device=X.device)
+    first = torch.full((n_groups,), len(rows), device=X.device).scatter_reduce(0, group, order, "amin")
     keep = torch.ones(X.shape[0], dtype=torch.bool, device=X.device)
-    keep[copies] = False
-    keep[copies[first]] = True
-    return X[keep]
+    keep[rows] = False
+    keep[rows[first]] = True
+    return keep
 
 
 def _distinct_neighbours(X: torch.Tensor, k_for: Callable[[int], int]) -> tuple[np.ndarray, int]:
     """Distances (float64, scaled by 2^-e) from each distinct point of ``X`` to its ``k_for(n_distinct)`` nearest
     distinct points, and e.
 
-    A repeated point counts once, as DADApy's ``remove_identical_points`` has it: dropping every copy (or keeping
-    them all) changes the neighbourhoods of the points around them. Clouds without copies are searched once; with
-    copies, once more after dropping them.
+    A repeated point counts once, as after DADApy's ``remove_identical_points``: dropping every copy (or keeping
+    them all) changes the neighbourhoods of the points around them.
     """
-    X, exponent = _unit_scaled(X)
     n = X.shape[0]
-    dist, _ = nearest_neighbor_distances(X, k=k_for(n))
-    if bool((dist[:, 0] == 0).any()):
-        X = _without_copies(X, dist[:, 0])
-        m = X.shape[0]
-        warnings.warn(f"dropped {n - m} repeated copies of points; estimating from the {m} distinct points",
-                      stacklevel=4)
-        if m < MIN_DISTINCT_POINTS:
-            raise GeloraError(
-                f"only {m} distinct point(s) among {n}; an intrinsic dimension needs at least {MIN_DISTINCT_POINTS}"
-            )
-        dist, _ = nearest_neighbor_distances(X, k=k_for(m))
-        if bool((dist[:, 0] == 0).any()):
-            raise GeloraError(
-                f"some of the {m} distinct points lie closer together than {X.dtype} can measure (distance 0); "
-                "rescale the coordinates that differ by so little, or convert the points to float64"
-            )
+    keep = _first_copies(X)
+    if keep is not None:
+        X = X[keep]
+        warnings.warn(f"dropped {n - X.shape[0]} repeated copies of points; estimating from the {X.shape[0]} "
+                      "distinct points", stacklevel=4)
     m = X.shape[0]
+    if m < MIN_DISTINCT_POINTS:
+        raise GeloraError(
+            f"only {m} distinct point(s) among {n}; an intrinsic dimension needs at least {MIN_DISTINCT_POINTS}"
+        )
     if m < TRUSTED_POINTS:
         warnings.warn(
             f"only {m} distinct points: estimates from fewer than {TRUSTED_POINTS} are unreliable (relative "
             f"standard error about 1/sqrt(N) = {m**-0.5:.0%}); use more points",
             stacklevel=4,
+        )
+    X, exponent = _unit_scaled(X)
+    dist, _ = nearest_neighbor_distances(X, k=k_for(m))
+    if bool((dist[:, 0] == 0).any()):
+        raise GeloraError(
+            f"some of the {m} distinct points lie closer together than {X.dtype} can measure (distance 0); "
+            "rescale the coordinates that differ by so little, or convert the points to float64"
         )
     return dist.double().cpu().numpy(), exponent
 
