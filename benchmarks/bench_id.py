@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from gelora import twonn
-from gelora.commands.id_cmd import load_points
 from gelora.measure import nearest_neighbor_distances
+from gelora.utils import load_points
 
 
 def best_time(fn, repeats: int) -> tuple[float, float]:

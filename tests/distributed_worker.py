@@ -112,7 +112,7 @@ def profile(model: str, glue: str):
         tokens_per_sequence=4,
         num_samples=40,
         batch_size=4,
-        bootstrap=5,
+        bootstrap=20,
         seed=3,
         progress=False,
     )

@@ -24,7 +24,7 @@ def test_id_reads_every_format(tmp_path, points, suffix, capsys):
         torch.save(torch.from_numpy(points), path)
     else:
         np.savetxt(path, points, delimiter=",", header=",".join(f"f{i}" for i in range(20)), comments="")
-    assert main(["id", str(path), "--json", "--bootstrap", "10"]) == 0
+    assert main(["id", str(path), "--json", "--bootstrap", "20"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["dimension"] == pytest.approx(twonn(points).dimension, rel=1e-9)
     assert out["ci_low"] <= out["ci_high"]
@@ -84,3 +84,52 @@ def test_train_help_lists_every_setting_with_its_default(capsys):
             default = f.default if f.default is not dataclasses.MISSING else None
             if default not in (None, False, True) and not f.metadata.get("default_text"):
                 assert f"[default: {default}]" in out, f.name
+
+
+def run_id(capsys, *args) -> tuple[int, str, str]:
+    code = main(["id", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize(
+    "make, extra, message",
+    [
+        (lambda p: np.save(p / "x.npy", np.ones((20, 2))), ["--seed", "-1"], "seed must be a non-negative integer"),
+        (lambda p: np.save(p / "x.npy", np.ones((20, 2))), ["--bootstrap", "-5"], "or at least 20 (fewer make the interval's ends"),
+        (lambda p: np.save(p / "x.npy", np.ones((20, 2))), ["--bootstrap", "1"], "), got 1"),
+        (lambda p: (p / "x.pt").write_bytes(b"garbage"), [], "not a readable torch.save file"),
+        (lambda p: (p / "x.npy").write_bytes(b"garbage"), [], "not a readable .npy file"),
+        (lambda p: np.save(p / "x.npy", np.ones((4, 3, 2))), [],
+         "expected a 2-D array of points x features, got shape (4, 3, 2)"),
+        (lambda p: (p / "x.npy").mkdir(), [], "is a folder"),
+        (lambda p: (p / "x.txt").write_text("1,2\n"), [], "unsupported file type '.txt'"),
+    ],
+)
+def test_id_bad_input_is_one_line_exit_2(tmp_path, capsys, make, extra, message):
+    make(tmp_path)
+    (path,) = tmp_path.iterdir()
+    code, out, err = run_id(capsys, path, *extra)
+    assert code == 2 and out == ""
+    assert err.startswith("gelora id: error: ") and err.count("\n") == 1 and message in err
+    assert "reshape" not in err and "101" not in err
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_id_json_at_extreme_scales_is_strict_json_with_the_unscaled_estimate(tmp_path, capsys, points, scale):
+    np.save(tmp_path / "x.npy", points * scale)
+    code, out, _ = run_id(capsys, tmp_path / "x.npy", "--json", "--bootstrap", "0")
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    result = json.loads(out, parse_constant=refuse)
+    assert code == 0 and result["ci_low"] is None
+    assert result["dimension"] == pytest.approx(twonn(points).dimension, rel=1e-9)
+
+
+def test_json_safe_turns_non_finite_floats_into_null():
+    from gelora.commands.id_cmd import _json_safe
+
+    value = {"a": float("nan"), "b": {"c": float("inf"), "d": 1.5}, "e": None, "f": "x"}
+    assert _json_safe(value) == {"a": None, "b": {"c": None, "d": 1.5}, "e": None, "f": "x"}

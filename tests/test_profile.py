@@ -32,7 +32,7 @@ def test_num_samples_takes_a_seeded_subset(tokenizer):
 
 def test_first_pooling_at_bert_embeddings_is_undefined_and_plan_still_works(tokenizer):
     model = tiny_model("bert")
-    profile = profile_model(model, tokenizer, make_texts(40), pooling="first", bootstrap=10, progress=False)
+    profile = profile_model(model, tokenizer, make_texts(40), pooling="first", bootstrap=20, progress=False)
     first = profile.boundaries[0]
     assert first.id is None and "identical" in first.reason
     assert all(b.id is not None for b in profile.boundaries[1:])
@@ -72,7 +72,7 @@ def data_file(tmp_path):
 
 def test_cli_profile_plan_compare(tmp_path, model_dir, data_file, capsys):
     out = tmp_path / "run"
-    args = ["profile", str(model_dir), "--data", str(data_file), "--text-columns", "premise,hypo", "--bootstrap", "10",
+    args = ["profile", str(model_dir), "--data", str(data_file), "--text-columns", "premise,hypo", "--bootstrap", "20",
             "--tokens-per-sequence", "4", "--out", str(out), "--no-progress"]
     assert main(args) == 0
     assert main(args[:-3] + ["--pooling", "mean", "--out", str(tmp_path / "mean"), "--no-progress"]) == 0

@@ -14,6 +14,7 @@ from gelora.errors import GeloraError
 POOLINGS = ("tokens", "mean", "first", "last")
 ESTIMATORS = ("twonn", "gride")
 RULES = ("lower-bound", "budget")
+MIN_BOOTSTRAP = 20  # resamples for an interval (0: none); fewer make its ends the most extreme draws
 
 
 @dataclass
@@ -25,15 +26,18 @@ class ProfileOptions:
     num_samples: int = option(1000, "texts profiled, a seeded random subset")
     tokens_per_sequence: int = option(8, "tokens pooling: tokens kept per text")
     max_points: int | None = option(None, "cap on points per boundary (default: no cap)")
-    bootstrap: int = option(0, "bootstrap resamples for the 95% intervals (0: none)")
+    bootstrap: int = option(0, f"bootstrap resamples for the 95% intervals: 0 (none) or at least {MIN_BOOTSTRAP}")
 
     def validate(self) -> None:
         for name in ("num_samples", "tokens_per_sequence", "max_points"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
-        if self.bootstrap < 0:
-            raise GeloraError(f"--bootstrap must be 0 (no intervals) or a positive count (got {self.bootstrap})")
+        if not (self.bootstrap == 0 or self.bootstrap >= MIN_BOOTSTRAP):
+            raise GeloraError(
+                f"--bootstrap must be 0 (no intervals) or at least {MIN_BOOTSTRAP} (fewer make an interval's ends the "
+                f"most extreme draws), got {self.bootstrap}"
+            )
 
 
 @dataclass

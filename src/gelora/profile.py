@@ -18,9 +18,10 @@ from gelora.distributed import gather_objects, num_processes, process_index
 from gelora.errors import GeloraError
 from gelora.io import read_format_json, write_format_json
 from gelora.measure import estimate
-from gelora.measure.intrinsic_dimension import make_estimator
-from gelora.measure.hidden_states import check_encoding, collect_hidden_states, resolve_device
+from gelora.measure.intrinsic_dimension import check_bootstrap, make_estimator
+from gelora.measure.hidden_states import check_encoding, collect_hidden_states
 from gelora.options import ProfileOptions
+from gelora.utils import resolve_device
 
 # Below this many points a TwoNN / GRIDE fit says nothing useful about the dimension.
 MIN_POINTS = 20
@@ -243,6 +244,7 @@ def check_profile_settings(
     make_estimator(options.estimator, **estimator_params)
     if seed < 0:
         raise GeloraError(f"--seed must be >= 0 (got {seed}); seeds are non-negative integers")
+    check_bootstrap(options.bootstrap, seed)
     if batch_size < 1:
         raise GeloraError(f"--batch-size must be at least 1 (got {batch_size})")
     if options.max_points is not None and options.max_points < MIN_POINTS:

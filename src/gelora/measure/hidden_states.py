@@ -15,23 +15,9 @@ from tqdm.auto import tqdm
 
 from gelora.distributed import gather_objects, is_main_process, num_processes, process_index
 from gelora.errors import GeloraError
+from gelora.utils import resolve_device
 
 POOLINGS = ("tokens", "mean", "first", "last")
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """``device`` as a ``torch.device`` (default: cuda when available, else cpu); a clear error if unusable."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise GeloraError(f"unknown device {str(device)!r}; use cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise GeloraError(f"device {str(device)!r} needs a CUDA GPU, and none is available here; use --device cpu")
-    if resolved.type == "cuda" and (resolved.index or 0) >= torch.cuda.device_count():
-        raise GeloraError(f"device {str(device)!r} does not exist: {torch.cuda.device_count()} CUDA GPU(s) here")
-    return resolved
 
 
 def _forward_kwargs(model) -> set[str]:

@@ -104,9 +104,10 @@ def nearest_neighbor_distances(
     -----
     "Exact" means: the distances are norms of differences computed in ``X``'s dtype, as ``torch.cdist`` computes
     them without its matmul shortcut, and no nearer point exists at that precision. Self-matches are excluded by
-    index, not by distance, so an exact duplicate of a point is its neighbour at distance 0 (TwoNN then drops it
-    with a warning). Among points at exactly equal distance, which index is returned is unspecified; the
-    distances are not.
+    index, not by distance, so an exact duplicate of a point is its neighbour at distance 0 (the ID estimators
+    then keep one copy, with a warning). Among points at exactly equal distance, which index is returned is
+    unspecified; the distances are not. The squared differences must stay in ``X``'s range (the estimators
+    rescale data at extreme scales by a power of two first): at |x| ~ 1e200 in float64 they overflow.
     """
     if X.ndim != 2 or not X.is_floating_point():
         raise ValueError(f"need a 2-D floating-point tensor of points, got {X.dtype} of shape {tuple(X.shape)}")
