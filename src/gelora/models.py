@@ -200,6 +200,13 @@ def _load(loader, name: str, **kwargs):
         ) from None
 
 
+def load_config(name: str):
+    """The model config of ``name`` (cheap: no weights), e.g. to check a model suits a task before loading it."""
+    from transformers import AutoConfig
+
+    return _load(AutoConfig.from_pretrained, name)
+
+
 def load_tokenizer(name: str):
     """The tokenizer of ``name`` (any name :func:`resolve_model` accepts), with a pad token set for decoders."""
     from transformers import AutoTokenizer

@@ -20,7 +20,7 @@ def register(sub, name: str) -> argparse.ArgumentParser:
         usage="gelora train MODEL --task TASK --method METHOD --out DIR [options]",
     )
     add_arguments(p, TrainConfig)
-    add_arguments(p.add_argument_group("your own data (classify, qa)"), DataOptions)
+    add_arguments(p.add_argument_group("your own data (classify, sft, qa)"), DataOptions)
     add_arguments(p.add_argument_group("GeLoRA profiling (gelora, gelora-geolora without --plan)"), ProfileOptions)
     add_arguments(p.add_argument_group("GeLoRA planning (gelora, gelora-geolora without --plan)"), PlanOptions)
     return p

@@ -46,6 +46,13 @@ class DataOptions:
     label_column: str = option("label", "classify: the label column")
     problem: str | None = option(None, "classify: what the labels are", choices=("classification", "regression"),
                                  default_text="regression for float labels, else classification")
+    prompt_column: str | None = option(None, "sft: the column to use as the prompt (with --completion-column)",
+                                       default_text="'messages', else 'prompt' + 'completion'")
+    completion_column: str | None = option(None, "sft: the column to use as the completion (the loss covers it)")
+    packing: bool = option(False, "sft: pack rows into blocks of --max-length tokens (position ids restart per row)")
+    eval_generate: int = option(0, "sft: greedy answers to this many evaluation prompts at each evaluation, saved "
+                                "to generations.jsonl and scored by final-number exact match for GSM8K-style data")
+    max_new_tokens: int = option(256, "sft: longest generated answer, in tokens")
     doc_stride: int | None = option(None, "qa: tokens shared by consecutive windows of a long context",
                                     default_text="a third of --max-length")
     max_answer_length: int = option(30, "qa: longest answer span, in tokens")
@@ -63,7 +70,8 @@ class TrainConfig:
 
     model: str = option(help="Hub id, local model folder, or 'minilm'", positional=True)
     task: str = option(help="glue/<name> (cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp); classify (labelled rows "
-                       "of --data); qa, squad, squad_v2 (extractive question answering, SQuAD schema)")
+                       "of --data); sft (instruction tuning of a decoder LLM); qa, squad, squad_v2 (extractive question "
+                       "answering, SQuAD schema)")
     method: str = option(help="how to fine-tune", choices=_method_names)
     out: str = option(help="output folder (metrics.json, adapter/, checkpoint/)")
     plan: str | None = option(None, "gelora, gelora-geolora: a plan.json from 'gelora plan' instead of profiling now")
@@ -88,6 +96,8 @@ class TrainConfig:
     lora_dropout: float = option(0.1, "dropout on the adapters' input, in [0, 1)")
     target_modules: list[str] | None = option(None, "module names to adapt", default_text="every linear layer "
                                               "in each block")
+    gradient_checkpointing: bool = option(False, "recompute activations in the backward pass: less memory for "
+                                          "long sequences, about a third more time per step")
     eval_every_epoch: bool = option(True, "evaluation after every epoch (then only at the end)")
     mixed_precision: str | None = option(None, "autocast precision", choices=MIXED_PRECISION,
                                          default_text="accelerate config's, else no")

@@ -38,7 +38,8 @@ def train_loader(data: TaskData, batch_size: int, seed: int) -> DataLoader:
 
 
 def eval_loader(data: TaskData, batch_size: int) -> DataLoader:
-    return DataLoader(data.eval, batch_size=batch_size, collate_fn=data.collate, generator=torch.Generator())
+    collate = data.eval_collate or data.collate
+    return DataLoader(data.eval, batch_size=batch_size, collate_fn=collate, generator=torch.Generator())
 
 
 def input_loader(data: TaskData, batch_size: int, rank: int = 0, world: int = 1) -> DataLoader:

@@ -122,7 +122,11 @@ def setup(config: TrainConfig, accelerator) -> Run:
 
     method = method_class(config.method)(config)
     context = BuildContext(config, task, data, tokenizer, accelerator, total_steps)
-    model = method.build(task.build_model(), context)
+    base = task.build_model()
+    if config.gradient_checkpointing:
+        # Non-reentrant: recomputation works when only adapter weights (not the inputs) need gradients.
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model = method.build(base, context)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     # Stepped once per optimizer step by this loop (not by Accelerate, which steps it once per process).
@@ -262,7 +266,8 @@ def _summary(run: Run) -> dict[str, Any]:
     config, state, accelerator = run.config, run.state, run.accelerator
     selected = run.task.metric
     history = state.history
-    best = max(history, key=lambda h: h[selected])
+    sign = 1 if run.task.greater_is_better else -1
+    best = max(history, key=lambda h: sign * h[selected])
     model = accelerator.unwrap_model(run.model)
     peak_mb, peak_kind = _peak_memory_mb(accelerator.device)
     return {

@@ -13,6 +13,7 @@ from gelora.train.tasks.base import Task, TaskData
 from gelora.train.tasks.classify import Classify
 from gelora.train.tasks.glue import Glue
 from gelora.train.tasks.qa import QuestionAnswering
+from gelora.train.tasks.sft import SupervisedFineTuning
 
 if TYPE_CHECKING:
     from gelora.train.config import TrainConfig
@@ -23,6 +24,7 @@ TASKS: dict[str, type[Task]] = {
     "qa": QuestionAnswering,
     "squad": QuestionAnswering,
     "squad_v2": QuestionAnswering,
+    "sft": SupervisedFineTuning,
 }
 
 

@@ -34,6 +34,8 @@ class TaskData:
         What GeLoRA profiles: the training texts as the model sees them (one or two strings per row).
     info : dict
         Facts for ``metrics.json`` (e.g. rows truncated to ``max_length``).
+    eval_collate : callable, optional
+        The evaluation rows' collator when it differs (e.g. packed training blocks, padded evaluation rows).
     """
 
     train: list[dict]
@@ -41,6 +43,7 @@ class TaskData:
     collate: Callable[[list[dict]], dict[str, torch.Tensor]]
     profile_texts: list[tuple[str, ...]]
     info: dict[str, Any] = field(default_factory=dict)
+    eval_collate: Callable[[list[dict]], dict[str, torch.Tensor]] | None = None
 
 
 class Task:
@@ -57,6 +60,7 @@ class Task:
     auto_model: ClassVar[str] = "AutoModelForSequenceClassification"
     peft_task_type: ClassVar[str] = "SEQ_CLS"
     uses_data_options: ClassVar[frozenset[str]] = frozenset()  # the ``DataOptions`` fields this task reads
+    greater_is_better: ClassVar[bool] = True  # of ``metric``
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -68,7 +72,7 @@ class Task:
 
     @property
     def metric(self) -> str:
-        """The metric to select on (the first key of ``evaluate``'s result); larger is better."""
+        """The metric to select the best evaluation on (a key of ``evaluate``'s result; see ``greater_is_better``)."""
         raise NotImplementedError
 
     def validate(self) -> None:

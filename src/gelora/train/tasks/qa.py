@@ -63,6 +63,7 @@ class QuestionAnswering(Task):
             raise GeloraError(f"--doc-stride must be in [1, --max-length) (got {self.doc_stride})")
         if options.max_answer_length < 1:
             raise GeloraError(f"--max-answer-length must be at least 1 (got {options.max_answer_length})")
+        check_qa_head(self.config.model)
 
     def load_splits(self):
         if self.config.data_options.data is None:  # squad / squad_v2 from the Hub
@@ -134,3 +135,17 @@ class QuestionAnswering(Task):
         scores = squad_v2_scores(predictions, self.examples) if self.version_2 else squad_v1_scores(
             predictions, self.examples)
         return {"f1": scores["f1"], **scores}
+
+
+def check_qa_head(model: str) -> None:
+    """Refuse, before loading weights, a model Transformers has no question-answering head for."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES
+
+    from gelora.models import load_config
+
+    kind = load_config(model).model_type
+    if kind not in MODEL_FOR_QUESTION_ANSWERING_MAPPING_NAMES:
+        raise GeloraError(
+            f"--task qa needs a model with a question-answering head; Transformers has none for {kind} ({model!r}); "
+            "use an encoder such as minilm / BERT / RoBERTa"
+        )

@@ -109,13 +109,19 @@ def load_sft_dataset(
         Data that cannot be read, lacks the columns, or holds a row that cannot be trained on.
     """
     dataset = load_split(path_or_hub_id, split, config)
+    return sft_columns(dataset, prompt_column, completion_column, where=f"{path_or_hub_id} ({split})")
+
+
+def sft_columns(dataset, prompt_column: str | None = None, completion_column: str | None = None, where: str = "data"):
+    """``dataset`` with only the columns ``messages``, or ``prompt`` / ``completion`` (renamed from the given ones),
+    every row checked (``where`` names the data in errors)."""
     fmt = detect_format(dataset.column_names, prompt_column, completion_column)
     dataset = dataset.select_columns(list(fmt.columns))
     if fmt.kind != MESSAGES:
         renames = dict(zip(fmt.columns, (PROMPT, COMPLETION)))
         dataset = dataset.rename_columns({k: v for k, v in renames.items() if k != v})
     if len(dataset) == 0:
-        raise GeloraError(f"{path_or_hub_id} ({split}) has no rows")
+        raise GeloraError(f"{where} has no rows")
     for i, row in enumerate(dataset):
         check_row(row, i)
     return dataset

@@ -1,0 +1,147 @@
+"""Instruction tuning of decoder LLMs (``--task sft``): TRL's data formats, loss on the completion tokens only.
+
+Data: a ``messages`` column, ``prompt`` + ``completion`` columns, or any two columns named with ``--prompt-column``
+/ ``--completion-column`` (GSM8K: question / answer), from a file, a folder or the Hub (``gelora.data.load_split``).
+The tokenizer's chat template is applied when it has one; rows longer than ``--max-length`` are cut and counted;
+``--packing`` fills fixed-length blocks. Evaluation: loss and perplexity over the completion tokens of the
+evaluation rows, and with ``--eval-generate N`` greedy answers to N evaluation prompts, saved to
+``DIR/generations.jsonl`` and scored by exact match of the final number when the references end ``#### <number>``
+(GSM8K).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from gelora.errors import GeloraError
+from gelora.train.tasks.base import Task, TaskData
+from gelora.train.tasks.sft_data import IGNORE_INDEX, MESSAGES, pack, sft_columns, tokenize_sft
+
+GENERATIONS_FILE = "generations.jsonl"
+
+
+class SupervisedFineTuning(Task):
+    """Causal-LM fine-tuning on prompt / completion pairs or conversations."""
+
+    auto_model = "AutoModelForCausalLM"
+    peft_task_type = "CAUSAL_LM"
+    greater_is_better = False
+    uses_data_options = frozenset(
+        {"data", "eval_data", "data_config", "train_split", "eval_split", "eval_fraction", "prompt_column",
+         "completion_column", "packing", "eval_generate", "max_new_tokens"}
+    )
+
+    @property
+    def metric(self) -> str:
+        return "loss"
+
+    def validate(self) -> None:
+        super().validate()
+        options = self.config.data_options
+        if options.data is None:
+            raise GeloraError("--task sft needs --data (messages, or prompt + completion columns; or name two with "
+                              "--prompt-column / --completion-column)")
+        if (options.prompt_column is None) != (options.completion_column is None):
+            raise GeloraError("--prompt-column and --completion-column go together; give both or neither")
+        if options.eval_generate < 0 or options.max_new_tokens < 1:
+            raise GeloraError(f"--eval-generate must be >= 0 and --max-new-tokens >= 1 (got {options.eval_generate}, "
+                              f"{options.max_new_tokens})")
+        check_decoder(self.config.model)
+
+    def load(self, tokenizer) -> TaskData:
+        from transformers import DataCollatorForSeq2Seq, default_data_collator
+
+        options = self.config.data_options
+        train, evaluation = (sft_columns(d, options.prompt_column, options.completion_column, where=f"the {w} data")
+                             for d, w in zip(self.load_splits(), ("training", "evaluation")))
+        length = self.config.max_length
+        trained, scored = tokenize_sft(train, tokenizer, length), tokenize_sft(evaluation, tokenizer, length)
+        if not trained.rows or not scored.rows:
+            raise GeloraError(f"no row keeps a completion token within --max-length {length}; raise --max-length")
+        self.tokenizer, self.evaluation = tokenizer, evaluation
+        rows = pack(trained.rows, length, tokenizer.pad_token_id) if options.packing else trained.rows
+        padded = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX)
+        return TaskData(
+            train=rows,
+            eval=scored.rows,
+            collate=default_data_collator if options.packing else padded,
+            eval_collate=padded,
+            profile_texts=[(prompt + completion,) for prompt, completion in trained.texts],
+            info={"train_truncated": trained.truncated, "train_dropped": trained.dropped,
+                  "eval_truncated": scored.truncated, "eval_dropped": scored.dropped,
+                  "packed_blocks": len(rows) if options.packing else None},
+        )
+
+    def build_model(self) -> torch.nn.Module:
+        from transformers import AutoModelForCausalLM
+
+        from gelora.models import load_model
+
+        model = load_model(self.config.model, AutoModelForCausalLM)
+        model.config.use_cache = False  # training: no cache (packed rows must not attend across their borders)
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = self.tokenizer.pad_token_id
+        return model
+
+    @torch.no_grad()
+    def evaluate(self, model: torch.nn.Module, loader, accelerator) -> dict[str, float]:
+        """Mean loss per completion token over every evaluation row (and its perplexity), gathered over processes."""
+        model.eval()
+        total = torch.zeros(2, device=accelerator.device)  # summed token losses, token count
+        for batch in loader:
+            logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
+            labels = batch["labels"][:, 1:]
+            losses = torch.nn.functional.cross_entropy(
+                logits[:, :-1].transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="sum"
+            )
+            total += torch.stack([losses, (labels != IGNORE_INDEX).sum().float()])
+        total = accelerator.reduce(total, reduction="sum")
+        loss = (total[0] / total[1]).item()
+        scores = {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
+        if self.config.data_options.eval_generate:
+            scores |= self._generate(accelerator.unwrap_model(model), accelerator)
+        model.train()
+        return scores
+
+    def _generate(self, model: torch.nn.Module, accelerator) -> dict[str, float]:
+        """Greedy answers to the first ``--eval-generate`` evaluation prompts (main process), saved for people."""
+        from gelora.io import atomic_write_text
+        from gelora.train.tasks.generation import exact_match, generate_answers, gsm8k_answer
+
+        rows = self.evaluation.select(range(min(self.config.data_options.eval_generate, len(self.evaluation))))
+        if MESSAGES in rows.column_names:
+            return {}  # conversations: no single prompt to answer
+        answers = generate_answers(model, self.tokenizer, list(rows["prompt"]),
+                                   max_new_tokens=self.config.data_options.max_new_tokens,
+                                   batch_size=self.config.batch_size)
+        references = list(rows["completion"])
+        scores = {}
+        if all("####" in r for r in references):
+            scores["exact_match"] = exact_match([gsm8k_answer(a) for a in answers],
+                                                [gsm8k_answer(r) for r in references])
+        if accelerator.is_main_process:
+            lines = [json.dumps({"prompt": p, "generated": a, "reference": r}) + "\n"
+                     for p, a, r in zip(rows["prompt"], answers, references)]
+            atomic_write_text(Path(self.config.out) / GENERATIONS_FILE, "".join(lines))
+        return scores
+
+
+def check_decoder(model: str) -> None:
+    """Refuse an encoder-only model before loading it: SFT needs a causal language model."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    from gelora.models import load_config
+
+    kind = load_config(model).model_type
+    if kind not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or kind in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        raise GeloraError(
+            f"--task sft needs a decoder (causal) language model; {model!r} is a {kind} encoder; use a decoder such "
+            "as smollm2, or --task classify / qa for encoders"
+        )
