@@ -101,7 +101,7 @@ for _ in range(2):
 """
     err = run_python(code).stderr
     assert "verbose chatter" in err and "quiet chatter" not in err
-    assert "duplicate" in err
+    assert "repeated copies" in err
     assert err.count("gelora: warning: the classifier head is newly initialised") == 1
 
 

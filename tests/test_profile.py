@@ -330,7 +330,7 @@ def test_cli_plan_refuses_a_folder_holding_another_profile(profile_file, tmp_pat
     assert main(["plan", str(profile_file), "--out", str(profile_file.parent)]) == 0  # next to its own profile
 
 
-@pytest.mark.parametrize("command, shown", [("profile", "95% intervals (0: none) [default: 100]"),
+@pytest.mark.parametrize("command, shown", [("profile", "95% intervals: 0 (none) or at least 20 [default: 100]"),
                                             ("plan", "without an adapter [default: 1]"), ("compare-profiles", "--labels")])
 def test_cli_help(command, shown, capsys):
     assert main([command, "--help"]) == 0

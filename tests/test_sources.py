@@ -74,10 +74,12 @@ def test_online_the_hub_is_asked_as_usual(monkeypatch):
         @staticmethod
         def from_pretrained(name, **kwargs):
             seen.append((kwargs, constants.HF_HUB_OFFLINE))
+            return object(), {"missing_keys": []}
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     for reachable in (True, False):
         monkeypatch.setattr(models, "hub_reachable", lambda reachable=reachable: reachable)
         models.load_model("some-org/some-model", Auto, dtype="auto")
-    assert seen == [({"dtype": "auto"}, False), ({"dtype": "auto"}, True)]
+    asked = {"dtype": "auto", "output_loading_info": True}  # (gelora reports newly initialised weights itself)
+    assert seen == [(asked, False), (asked, True)]
     assert constants.HF_HUB_OFFLINE is False  # offline for that one call only
