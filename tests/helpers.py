@@ -160,11 +160,11 @@ class FakeTrain:
         self.configs.append(config)
         if self.fail_on == config.method:
             raise RuntimeError(f"{config.method} exploded")
-        metric = {"rte": ("accuracy",), "stsb": ("pearson", "spearman")}[config.task]
+        metric = {"glue/rte": ("accuracy",), "glue/stsb": ("pearson", "spearman")}[config.task]
         score = 0.5 + 0.01 * config.seed + (0.05 if config.method == "gelora" else 0.0)
         final = {"epoch": 1.0, "train_loss": 0.7} | {m: score for m in metric}
         metrics = {
-            "task": f"glue/{config.task}",
+            "task": config.task,
             "method": config.method,
             "seed": config.seed,
             "metric": metric[0],
@@ -187,7 +187,8 @@ def ok_row(
 ) -> dict[str, Any]:
     """A finished ``results.jsonl`` row with only what the aggregation reads."""
     return {
-        "task": task, "method": method, "seed": seed, "score": score, "secondary": None, "trainable_params": 10,
+        "task": task, "method": method, "seed": seed, "metric": "accuracy", "score": score, "secondary": None,
+        "trainable_params": 10,
         "median_step_seconds": step, "wall_seconds": wall, "plan_seconds": 0.0, "status": "ok",
     }
 

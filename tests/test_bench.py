@@ -155,14 +155,14 @@ def test_bench_runs_skips_and_reports(tiny, tmp_path):
     (tmp_path / "runs" / "rte" / "lora" / "seed1" / "metrics.json").unlink()
     again = FakeTrain()
     run_bench(s, tmp_path, train=again, log=lambda m: None)
-    assert [(c.task, c.method, c.seed) for c in again.configs] == [("rte", "lora", 1)]
+    assert [(c.task, c.method, c.seed) for c in again.configs] == [("glue/rte", "lora", 1)]
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 16
 
     # a torn metrics.json counts as unfinished
     (tmp_path / "runs" / "stsb" / "adalora" / "seed0" / "metrics.json").write_text('{"final": ')
     torn = FakeTrain()
     run_bench(s, tmp_path, train=torn, log=lambda m: None)
-    assert [(c.task, c.method) for c in torn.configs] == [("stsb", "adalora")]
+    assert [(c.task, c.method) for c in torn.configs] == [("glue/stsb", "adalora")]
 
     # more seeds may extend the bench; other training settings are refused unless --overwrite
     run_bench(settings(tiny, seeds=(0, 1, 2), methods=("lora",)), tmp_path, train=FakeTrain(), log=lambda m: None)

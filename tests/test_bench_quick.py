@@ -30,3 +30,38 @@ def test_quick_bench_end_to_end(tmp_path, tiny, glue_dir, capsys):
     # a second call trains nothing
     assert main(argv) == 0
     assert "done earlier, skipped" in capsys.readouterr().err
+
+
+def test_quick_bench_on_a_classification_file(tiny, tmp_path, capsys):
+    from test_task_classify import write_rows
+
+    rows = write_rows(tmp_path / "reviews.csv", 40)
+    out = tmp_path / "bench"
+    argv = ["bench", "--quick", "--model", tiny["model"], "--tasks", f"rte,classify:{rows}", "--methods",
+            "lora,gelora", "--budget-rank", "2", "--text-columns", "text", "--label-column", "y", "--out", str(out),
+            "--data-dir", tiny["data_dir"]]
+    assert main(argv) == 0, capsys.readouterr().err
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {(r["task"], r["method"]) for r in results} == {(t, m) for t in ("rte", f"classify:{rows}")
+                                                            for m in ("lora", "gelora")}
+    assert {r["metric"] for r in results if r["task"] != "rte"} == {"accuracy"}
+    assert {r["secondary_metric"] for r in results if r["task"] != "rte"} == {"macro_f1"}
+    assert f"### classify:{rows} (accuracy, macro_f1" in (out / "results.md").read_text()
+
+
+def test_bench_task_names(tmp_path):
+    import pytest
+
+    from gelora.bench.tasks import parse_task
+    from gelora.errors import GeloraError
+
+    glue = tmp_path / "data" / "glue"
+    (tmp_path / "data" / "gsm8k").mkdir(parents=True)
+    assert parse_task("rte", glue, None, "label").task == "glue/rte"
+    sft = parse_task("sft:gsm8k", glue, None, "label")
+    assert (sft.task, sft.data.data, sft.data.prompt_column) == ("sft", str(tmp_path / "data" / "gsm8k"), "question")
+    hub = parse_task("qa:squad_v2", glue, None, "label")  # no local folder: the Hub
+    assert (hub.task, hub.data.data) == ("squad_v2", "rajpurkar/squad_v2")
+    assert parse_task("classify:x.csv", glue, None, "y").data.text_columns == ["text"]
+    with pytest.raises(GeloraError, match="KIND:SOURCE"):
+        parse_task("summarize:x.csv", glue, None, "label")

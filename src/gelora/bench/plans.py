@@ -13,6 +13,7 @@ from typing import Any
 
 from gelora.bench.methods import MethodSpec
 from gelora.bench.settings import BenchSettings
+from gelora.bench.tasks import BenchTask
 from gelora.io import atomic_write_json
 from gelora.options import ProfileOptions
 
@@ -45,13 +46,14 @@ class PlanCache:
         self._models: dict[str, Any] = {}
         self._tasks: dict[str, Any] = {}
 
-    def plan_for(self, task: str, spec: MethodSpec) -> PlanRecord:
+    def plan_for(self, task: BenchTask, spec: MethodSpec) -> PlanRecord:
         """The plan of ``spec`` on ``task`` (profiling the model on the task's training texts if not done yet).
 
-        The runner's own path (``profile_and_plan``) on the runner's own model and texts: a bench plan is the
-        plan ``gelora train`` would make, profiled once per task and profile options and shared by every seed.
+        The runner's own path (``profile_texts``, ``plan_from_profile``) on the runner's own model and texts: a bench
+        plan is the plan ``gelora train`` would make, profiled once per task and profile options and shared by
+        every seed.
         """
-        folder = self.root / task
+        folder = self.root / task.folder
         path = folder / f"{spec.folder}.plan.json"
         timing = _timing_path(path)
         if path.exists() and timing.exists():
@@ -65,12 +67,12 @@ class PlanCache:
         atomic_write_json(timing, record)
         return PlanRecord(path, **record)
 
-    def _profile(self, task: str, spec: MethodSpec):
+    def _profile(self, task: BenchTask, spec: MethodSpec):
         from gelora.profile import Profile
         from gelora.train.methods import profile_texts
 
         options = spec.profile_options(self.settings.profile_samples)
-        path = self.root / task / f"profile-{_key(options)}.json"
+        path = self.root / task.folder / f"profile-{_key(options)}.json"
         timing = _timing_path(path)
         if path.exists() and timing.exists():
             return Profile.from_json(path), json.loads(timing.read_text())["seconds"]
@@ -91,26 +93,22 @@ class PlanCache:
         atomic_write_json(timing, {"seconds": seconds})
         return profile, seconds
 
-    def _task(self, task: str):
+    def _task(self, task: BenchTask):
         """The runner's task, its training rows (the first ``max_train_samples``, as a run takes them), tokenizer."""
-        if task not in self._tasks:
+        if task.label not in self._tasks:
             from gelora.models import load_tokenizer
-            from gelora.train.config import TrainConfig
             from gelora.train.tasks import make_task
 
-            s = self.settings
-            config = TrainConfig(model=s.model, task=task, method="lora", out="", max_length=s.max_length,
-                                 data_dir=s.data_dir, max_train_samples=s.max_train_samples, max_eval_samples=1)
-            train_task = make_task(config)
-            tokenizer = load_tokenizer(s.model)
-            self._tasks[task] = (train_task, train_task.load(tokenizer), tokenizer)
-        return self._tasks[task]
+            train_task = make_task(self.settings.run_config(task, method="lora", out=""))
+            tokenizer = load_tokenizer(self.settings.model)
+            self._tasks[task.label] = (train_task, train_task.load(tokenizer), tokenizer)
+        return self._tasks[task.label]
 
-    def _model(self, task: str):
+    def _model(self, task: BenchTask):
         """The task's model as the runner builds it, so module names in the plan match the trained model."""
-        if task not in self._models:
-            self._models[task] = self._task(task)[0].build_model().eval()
-        return self._models[task]
+        if task.label not in self._models:
+            self._models[task.label] = self._task(task)[0].build_model().eval()
+        return self._models[task.label]
 
 
 def _timing_path(path: Path) -> Path:

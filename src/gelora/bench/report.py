@@ -12,7 +12,6 @@ from typing import Any
 
 from gelora.bench.results import Aggregate, Summary, across_tasks, aggregate
 from gelora.bench.settings import BenchSettings
-from gelora.data import task_spec
 from gelora.io import atomic_write_text, save_figure
 
 
@@ -32,14 +31,18 @@ def _ratio(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}×"
 
 
-def task_table(task: str, cells: list[Aggregate]) -> list[str]:
-    spec = task_spec(task)
-    second = spec.metrics[1] if len(spec.metrics) > 1 else None
+def task_metrics(rows: list[dict[str, Any]], task: str) -> tuple[str, str | None, bool]:
+    """The task's main metric, its second score (or None) and whether larger is better, as its runs reported them."""
+    row = next(r for r in rows if r["task"] == task)
+    return row["metric"], row.get("secondary_metric"), row.get("greater_is_better", True)
+
+
+def task_table(task: str, cells: list[Aggregate], metric: str, second: str | None) -> list[str]:
     n = max(c.score.n for c in cells)
     lines = [
-        f"### {task} ({spec.metrics[0]}{', ' + second if second else ''}; n = {n} seed{'s' * (n != 1)})",
+        f"### {task} ({metric}{', ' + second if second else ''}; n = {n} seed{'s' * (n != 1)})",
         "",
-        f"| method | n | {spec.metrics[0]} |" + (f" {second} |" if second else "")
+        f"| method | n | {metric} |" + (f" {second} |" if second else "")
         + " trainable params | adapter params (plan) | median step s | step vs LoRA | wall s (incl. profile) "
         "| profile + plan s |",
         "|---|---:|---:|" + ("---:|" if second else "") + "---:|---:|---:|---:|---:|---:|",
@@ -55,6 +58,11 @@ def task_table(task: str, cells: list[Aggregate]) -> list[str]:
 
 
 def overall_table(rows: list[dict[str, Any]], cells: list[Aggregate], tasks: list[str]) -> list[str]:
+    """Means over the tasks whose main metric grows with quality (a loss does not average with accuracies)."""
+    tasks = [t for t in tasks if task_metrics(rows, t)[2]]
+    if not tasks:
+        return []
+    cells = [c for c in cells if c.task in tasks]
     methods = list(dict.fromkeys(c.method for c in cells))
     lines = [
         f"### Mean across tasks ({', '.join(tasks)}; main metric of each)",
@@ -98,7 +106,8 @@ def write_markdown(path: Path, rows: list[dict[str, Any]], settings: BenchSettin
     tasks = [t for t in settings.tasks if any(c.task == t for c in cells)]
     lines = [f"## gelora bench: {settings.model}", "", *settings_lines(settings)]
     for task in tasks:
-        lines += task_table(task, [c for c in cells if c.task == task])
+        metric, second, _ = task_metrics(rows, task)
+        lines += task_table(task, [c for c in cells if c.task == task], metric, second)
     if tasks:
         lines += overall_table(rows, cells, tasks)
     if failures:
@@ -138,7 +147,8 @@ def write_pareto(path: Path, rows: list[dict[str, Any]], tasks: list[str]) -> Pa
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(task)
         ax.set_xlabel("trainable parameters (log; nudged per method)")
-        ax.set_ylabel(task_spec(task).metrics[0])
+        metric, _, greater = task_metrics(rows, task)
+        ax.set_ylabel(metric + ("" if greater else " (lower is better)"))
         ax.grid(alpha=0.3)
     legend = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())}
     fig.legend(list(legend.values()), list(legend), loc="upper center", ncol=min(len(methods), 5), bbox_to_anchor=(0.5, 0.0))

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gelora.data import task_spec
 from gelora.io import atomic_write_text
 
 RESULTS_FILE = "results.jsonl"
@@ -30,19 +29,20 @@ def result_row(
     ``plan_seconds`` is GeLoRA's profiling + planning time; it is charged in full to every seed's wall time, since
     a user fine-tuning once pays it once.
     """
-    spec = task_spec(task)
     final = metrics["final"]
+    metric, secondary = metric_names(metrics)
     return {
-        "task": spec.name,
+        "task": task,
         "method": label,
         "runner_method": metrics.get("method"),
         "seed": seed,
         "status": "ok",
-        "metric": spec.metrics[0],
-        "score": final[spec.metrics[0]],
-        "secondary_metric": spec.metrics[1] if len(spec.metrics) > 1 else None,
-        "secondary": final[spec.metrics[1]] if len(spec.metrics) > 1 else None,
-        "best_score": metrics.get("best", final)[spec.metrics[0]],
+        "metric": metric,
+        "score": final[metric],
+        "secondary_metric": secondary,
+        "secondary": final[secondary] if secondary else None,
+        "best_score": metrics.get("best", final)[metric],
+        "greater_is_better": metrics.get("greater_is_better", True),
         "trainable_params": metrics["trainable_params"],
         "adapter_params": plan_params,
         "median_step_seconds": metrics["median_step_seconds"],
@@ -54,6 +54,13 @@ def result_row(
         "eval_samples": metrics.get("eval_samples"),
         "ranks": metrics.get("ranks"),
     }
+
+
+def metric_names(metrics: dict[str, Any]) -> tuple[str, str | None]:
+    """The run's selected metric and the next score its task reports (e.g. accuracy and F1, F1 and EM), if any."""
+    metric = metrics["metric"]
+    others = [k for k in metrics["final"] if k not in ("epoch", "step", "train_loss", metric)]
+    return metric, (others[0] if others else None)
 
 
 def failed_row(task: str, label: str, seed: int, error: str) -> dict[str, Any]:

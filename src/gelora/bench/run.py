@@ -14,6 +14,7 @@ from gelora.bench.plans import PlanCache, PlanRecord
 from gelora.bench.report import write_markdown, write_pareto
 from gelora.bench.results import RESULTS_FILE, ResultsLog, failed_row, is_complete, result_row
 from gelora.bench.settings import BENCH_FILE, BenchSettings, claim_bench_dir
+from gelora.bench.tasks import BenchTask
 from gelora.data import data_dir, task_spec
 from gelora.errors import GeloraError
 from gelora.train.checkpoint import METRICS_FILE
@@ -26,19 +27,23 @@ TrainFn = Callable[[Any], dict[str, Any]]
 class Run:
     """One cell of the matrix and where its runner output goes: ``DIR/runs/<task>/<method folder>/seed<S>``."""
 
-    task: str
+    bench_task: BenchTask
     spec: MethodSpec
     seed: int
     out: Path
+
+    @property
+    def task(self) -> str:
+        return self.bench_task.label
 
 
 def expand(settings: BenchSettings, out: Path) -> list[Run]:
     """The matrix, seed by seed: a bench stopped early still has every task and method for its first seeds."""
     specs = settings.method_specs()
     return [
-        Run(task, spec, seed, out / "runs" / task / spec.folder / f"seed{seed}")
+        Run(task, spec, seed, out / "runs" / task.folder / spec.folder / f"seed{seed}")
         for seed in settings.seeds
-        for task in settings.tasks
+        for task in settings.bench_tasks()
         for spec in specs
     ]
 
@@ -67,18 +72,26 @@ def adapter_params(run_dir: Path, plan: PlanRecord | None) -> int | None:
 
 
 def check_data(settings: BenchSettings) -> None:
-    """Every task's files exist (when a local data folder is set): fail now, not once per run."""
+    """Every task's settings and data can be used (files exist, the model suits the task): fail now, not per run."""
+    from gelora.train.tasks import make_task
+
+    for bench_task in settings.bench_tasks():
+        make_task(settings.run_config(bench_task, method="lora", out="")).validate()
+        if bench_task.task.startswith("glue/"):
+            _check_glue_files(settings, bench_task.label)
+
+
+def _check_glue_files(settings: BenchSettings, task: str) -> None:
     root = data_dir(settings.data_dir)
     if root is None:
         return
-    for task in settings.tasks:
-        spec = task_spec(task)
-        missing = [s for s in ("train", spec.eval_split) if not (root / spec.name / f"{s}.jsonl").exists()]
-        if missing:
-            raise GeloraError(
-                f"{root / spec.name} has no {', '.join(s + '.jsonl' for s in missing)}; "
-                f"drop {task} from --tasks or fix --data-dir"
-            )
+    spec = task_spec(task)
+    missing = [s for s in ("train", spec.eval_split) if not (root / spec.name / f"{s}.jsonl").exists()]
+    if missing:
+        raise GeloraError(
+            f"{root / spec.name} has no {', '.join(s + '.jsonl' for s in missing)}; "
+            f"drop {task} from --tasks or fix --data-dir"
+        )
 
 
 def check_report_only(out: Path, overwrite: bool) -> None:
@@ -93,27 +106,18 @@ def check_report_only(out: Path, overwrite: bool) -> None:
 
 
 def train_config(settings: BenchSettings, run: Run, plan: PlanRecord | None):
-    from gelora.train.config import TrainConfig
     from gelora.train.methods import method_class
 
     uses_rank = method_class(run.spec.method).uses_rank
-    return TrainConfig(
-        model=settings.model,
-        task=run.task,
+    return settings.run_config(
+        run.bench_task,
         method=run.spec.method,
         out=str(run.out),
         plan=str(plan.path) if plan else None,
         rank=run.spec.rank(settings.budget_rank) if uses_rank else None,
-        epochs=settings.epochs,
         lr=run.spec.lr(settings.lr),
-        batch_size=settings.batch_size,
-        max_length=settings.max_length,
         seed=run.seed,
         resume=True,  # a new folder starts fresh; a half-finished one continues from its last checkpoint
-        data_dir=settings.data_dir,
-        max_train_samples=settings.max_train_samples,
-        max_eval_samples=settings.max_eval_samples,
-        progress=False,
     )
 
 
@@ -155,7 +159,7 @@ def run_bench(
             metrics = read_finished(run.out)
             if metrics is None and report_only:
                 continue
-            plan = plans.plan_for(run.task, run.spec) if run.spec.is_gelora else None
+            plan = plans.plan_for(run.bench_task, run.spec) if run.spec.is_gelora else None
             fresh = metrics is None
             if fresh:
                 log(f"{name}: training")

@@ -9,7 +9,7 @@ from typing import Any
 
 from gelora.bench.methods import DEFAULT_METHODS, MethodSpec, parse_methods
 from gelora.cli_args import option
-from gelora.data import task_spec
+from gelora.bench.tasks import BenchTask, parse_task
 from gelora.errors import GeloraError
 from gelora.io import atomic_write_json
 from gelora.outdir import OutputFolder
@@ -46,8 +46,9 @@ class BenchSettings:
     """
 
     model: str = option(help="Hub id, local model folder, or 'minilm'")
-    tasks: tuple[str, ...] = option(("rte", "mrpc", "stsb", "cola", "sst2"), "comma-separated GLUE tasks",
-                                    metavar="T1,T2,...", parse_as=str)
+    tasks: tuple[str, ...] = option(("rte", "mrpc", "stsb", "cola", "sst2"), "comma-separated GLUE tasks, or "
+                                    "KIND:SOURCE (sft:gsm8k, qa:squad_v2, classify:FILE)", metavar="T1,T2,...",
+                                    parse_as=str)
     methods: tuple[str, ...] = option(DEFAULT_METHODS, "method specs NAME[:KEY=VALUE,...], see below",
                                       metavar="SPECS", parse_as=str)
     seeds: tuple[int, ...] | None = option(None, "comma-separated integers", default_text=_default("seeds"),
@@ -62,6 +63,8 @@ class BenchSettings:
     profile_samples: int | None = option(None, "training texts GeLoRA profiles on",
                                          default_text=_default("profile_samples"))
     data_dir: str | None = option(None, "local GLUE folder", default_text="$GELORA_DATA_DIR, else the Hub")
+    text_columns: list[str] | None = option(None, "classify tasks: the text column(s)", default_text="text")
+    label_column: str = option("label", "classify tasks: the label column")
     quick: bool = option(False, "smoke run: 64 train/64 eval rows, length 32, 1 epoch, seed 0")
 
     def __post_init__(self) -> None:
@@ -75,7 +78,7 @@ class BenchSettings:
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
-        self.tasks = tuple(task_spec(t).name for t in self.tasks)
+        self.tasks = tuple(bench_task.label for bench_task in self.bench_tasks())
         self.methods = tuple(self.methods)
         self.seeds = tuple(self.seeds)
 
@@ -99,6 +102,35 @@ class BenchSettings:
         if self.lr is not None and self.lr <= 0:
             raise GeloraError(f"--lr must be positive (got {self.lr})")
         self.method_specs()
+
+    def bench_tasks(self) -> list[BenchTask]:
+        """The tasks of the matrix, as the runner runs them (``gelora.bench.tasks``)."""
+        import os
+
+        from gelora.data import DATA_DIR_ENV
+
+        # Not checked here: a report reads finished runs and needs no data (check_data checks before training).
+        folder = self.data_dir or os.environ.get(DATA_DIR_ENV)
+        glue = Path(folder).expanduser() if folder else None
+        return [parse_task(t, glue, self.text_columns, self.label_column) for t in self.tasks]
+
+    def run_config(self, bench_task: BenchTask, **settings: Any):
+        """The runner's ``TrainConfig`` for ``bench_task`` with the bench's shared settings and ``settings``."""
+        from gelora.train.config import TrainConfig
+
+        return TrainConfig(
+            model=self.model,
+            task=bench_task.task,
+            data_options=bench_task.data,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            data_dir=self.data_dir if bench_task.task.startswith("glue/") else None,
+            max_train_samples=self.max_train_samples,
+            max_eval_samples=self.max_eval_samples,
+            progress=False,
+            **settings,
+        )
 
     def method_specs(self) -> list[MethodSpec]:
         return parse_methods(";".join(self.methods))

@@ -276,6 +276,7 @@ def _summary(run: Run) -> dict[str, Any]:
         "seed": config.seed,
         "model": config.model,
         "metric": selected,
+        "greater_is_better": run.task.greater_is_better,
         "best": best,
         "final": history[-1],
         "history": history,
