@@ -228,7 +228,12 @@ def test_sft_predict_generates_what_the_run_generated(chat_model, sft_run, tmp_p
 # ---- one-line refusals
 
 
-def test_refusals_are_one_line(glue_run, classify_run, tmp_path, capsys):
+def test_refusals_are_one_line_and_come_before_the_model_is_loaded(glue_run, classify_run, sft_run, tmp_path,
+                                                                   capsys, monkeypatch):
+    def no_model(*args):
+        raise AssertionError("the model was loaded before the input was checked")
+
+    monkeypatch.setattr("gelora.train.trained.load_trained_model", no_model)
     run, eval_file = glue_run
     unfinished = tmp_path / "unfinished"
     shutil.copytree(run, unfinished)
@@ -249,6 +254,8 @@ def test_refusals_are_one_line(glue_run, classify_run, tmp_path, capsys):
           "3"], "sft runs only"),
         (["evaluate", str(classify_run[0]), "--data", str(unseen)], "'sarcastic' appear only in the evaluation"),
         (["evaluate", str(run), "--data", str(eval_file), "--batch-size", "0"], "--batch-size"),
+        (["predict", str(sft_run), "--data", str(no_pair), "--out", str(tmp_path / "p.jsonl")],
+         "no prompt column 'question'"),
     ]
     for argv, phrase in cases:
         assert main(argv) == 2, argv

@@ -170,6 +170,7 @@ def predict_run(options: PredictOptions) -> list[dict[str, Any]]:
     run, task, tokenizer, dataset, device = _prepare(options, **overrides)
     if overrides and "max_new_tokens" not in task.uses_data_options:
         raise GeloraError(f"--max-new-tokens applies to sft runs only, not {task.name}; drop it")
+    task.check_inputs(dataset)
     _select(device)
     model = load_trained_model(run, task).to(device)
     rows = task.predict(model, tokenizer, dataset, task.config.batch_size)

@@ -133,6 +133,10 @@ class Task:
         as ``load`` does; no training rows."""
         raise NotImplementedError
 
+    def check_inputs(self, dataset) -> None:
+        """Raise ``GeloraError`` when ``dataset`` lacks what ``predict`` reads (checked before a model is loaded)."""
+        raise NotImplementedError
+
     def predict(self, model: torch.nn.Module, tokenizer, dataset, batch_size: int) -> list[dict[str, Any]]:
         """One output per row of ``dataset``, in order (labels and answers not needed); ``model`` is on its device."""
         raise NotImplementedError

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gelora.data import check_columns
 from gelora.train.metrics import compute_metrics
 from gelora.train.tasks.base import Task, batches, new_head_modules
 
@@ -62,14 +63,18 @@ class SequenceClassification(Task):
         model.train()
         return compute_metrics(np.concatenate(logits), np.concatenate(labels), self.metrics, self.is_regression)
 
+    def check_inputs(self, dataset) -> None:
+        from gelora.data import text_pairs
+
+        check_columns(dataset, self.text_columns)
+        text_pairs(dataset, self.text_columns)  # every value is text
+
     @torch.no_grad()
     def predict(self, model: torch.nn.Module, tokenizer, dataset, batch_size: int) -> list[dict[str, Any]]:
         """``{"label": name, "scores": {name: probability}}`` per row (regression: ``{"value": x}``)."""
         from transformers import DataCollatorWithPadding
 
-        from gelora.data import check_columns
-
-        check_columns(dataset, self.text_columns)
+        self.check_inputs(dataset)
         rows = self.tokenize(dataset, tokenizer, self.text_columns)
         device = next(model.parameters()).device
         model.eval()

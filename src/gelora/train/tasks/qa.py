@@ -144,14 +144,17 @@ class QuestionAnswering(Task):
             predictions, self.examples)
         return {"f1": scores["f1"], **scores}
 
+    def check_inputs(self, dataset) -> None:
+        from gelora.data import check_columns
+
+        check_columns(dataset, ("id", "context", "question"))
+
     @torch.no_grad()
     def predict(self, model: torch.nn.Module, tokenizer, dataset, batch_size: int) -> list[dict[str, Any]]:
         """``{"id", "answer"}`` per question (``""``: no answer, SQuAD v2); ``answers`` are not needed."""
         from transformers import DataCollatorWithPadding
 
-        from gelora.data import check_columns
-
-        check_columns(dataset, ("id", "context", "question"))
+        self.check_inputs(dataset)
         features = self._eval_features(dataset, tokenizer)
         rows = list(features.remove_columns(list(EVAL_ONLY_COLUMNS)))
         device = next(model.parameters()).device

@@ -152,19 +152,26 @@ class SupervisedFineTuning(Task):
         super().restore(metrics, tokenizer)
         self.generations_path = None
 
+    @property
+    def prompt_column(self) -> str:
+        return self.config.data_options.prompt_column or PROMPT
+
+    def check_inputs(self, dataset) -> None:
+        column = self.prompt_column
+        if column not in dataset.column_names:
+            raise GeloraError(f"the data has no prompt column {column!r} (columns: {', '.join(dataset.column_names)})"
+                              f"; give a file with a {column!r} column (one prompt per row)")
+        bad = next((i for i, p in enumerate(dataset[column]) if not isinstance(p, str)), None)
+        if bad is not None:
+            raise GeloraError(f"prompt column {column!r} holds a {type(dataset[bad][column]).__name__} in row {bad}, "
+                              "not text; fill or drop that row")
+
     def predict(self, model: torch.nn.Module, tokenizer, dataset, batch_size: int) -> list[dict[str, Any]]:
         """``{"prompt", "generated"}`` per row: greedy answers of at most ``--max-new-tokens`` tokens."""
         from gelora.train.tasks.generation import generate_answers
 
-        column = self.config.data_options.prompt_column or PROMPT
-        if column not in dataset.column_names:
-            raise GeloraError(f"the data has no prompt column {column!r} (columns: {', '.join(dataset.column_names)})"
-                              f"; give a file with a {column!r} column (one prompt per row)")
-        prompts = list(dataset[column])
-        bad = next((i for i, p in enumerate(prompts) if not isinstance(p, str)), None)
-        if bad is not None:
-            raise GeloraError(f"prompt column {column!r} holds a {type(prompts[bad]).__name__} in row {bad}, not "
-                              "text; fill or drop that row")
+        self.check_inputs(dataset)
+        prompts = list(dataset[self.prompt_column])
         answers = generate_answers(model, tokenizer, prompts, max_new_tokens=self.config.data_options.max_new_tokens,
                                    batch_size=batch_size)
         return [{"prompt": prompt, "generated": answer} for prompt, answer in zip(prompts, answers)]
