@@ -103,6 +103,16 @@ def test_glue_predict_names_the_argmax_of_the_reloaded_adapter(tiny, glue_run, t
     torch.testing.assert_close(scores, expected, atol=1e-5, rtol=0)
 
 
+def test_a_geolora_run_reopens_as_its_exported_peft_lora(tiny, tmp_path, capsys):
+    """GeoLoRA's U S V^T refactored into LoRA's B A: the same function up to float rounding."""
+    eval_file = Path(tiny["data_dir"]) / "stsb" / "validation.jsonl"
+    runner.train(tiny_config(tiny, tmp_path / "run", task="glue/stsb", method="geolora", epochs=1, max_train_samples=16,
+                             max_eval_samples=None))
+    result = evaluate_json(tmp_path / "run", eval_file, capsys)
+    expected = final_scores(tmp_path / "run", result["metrics"])
+    assert result["metrics"] == pytest.approx(expected, rel=1e-5)
+
+
 # ---- classify: string labels, and a full fine-tuning regression
 
 
