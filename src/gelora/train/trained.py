@@ -155,7 +155,10 @@ def evaluate_run(options: EvaluateOptions) -> dict[str, Any]:
     data = task.load_eval(tokenizer, dataset)
     model = load_trained_model(run, task)
     _select(device)
-    accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision=run.metrics.get("mixed_precision", "no"))
+    precision = run.metrics.get("mixed_precision", "no")
+    if device.type == "cpu" and precision == "fp16":  # Accelerate has no fp16 autocast on CPU: a GPU run read here
+        precision = "no"
+    accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision=precision)
     model, loader = accelerator.prepare(model, eval_loader(data, task.config.batch_size))
     scores = task.evaluate(model, loader, accelerator)
     return {"task": task.name, "method": run.config.method, "data": options.data, "rows": len(dataset),
