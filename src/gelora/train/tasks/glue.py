@@ -54,11 +54,12 @@ class Glue(SequenceClassification):
         config = self.config
         ds = load_task(config.task, config.data_dir)
         train = first_rows(ds["train"], config.max_train_samples)
+        train_rows = self._tokenize(train, tokenizer, "train")
         eval_file = config.data_options.eval_data
         evaluation = ds[self.spec.eval_split] if eval_file is None else load_split(eval_file)
         data = self.load_eval(tokenizer, first_rows(evaluation, config.max_eval_samples), eval_file or
                               self.spec.eval_split)
-        data.train = self._tokenize(train, tokenizer, "train")
+        data.train = train_rows
         data.profile_texts = text_pairs(train, self.spec.text_columns)
         return data
 
