@@ -86,7 +86,8 @@ def run_trl(args, task, data, tokenizer) -> dict:
     trainer = SFTTrainer(
         model,
         args=SFTConfig(output_dir=tempfile.mkdtemp(prefix="sft-trl-"), max_steps=args.steps,
-                       per_device_train_batch_size=args.batch_size, learning_rate=LR, warmup_ratio=WARMUP,
+                       per_device_train_batch_size=args.batch_size, learning_rate=LR,
+                       warmup_steps=round(WARMUP * args.steps),  # as gelora rounds its warm-up ratio
                        lr_scheduler_type="linear", max_length=args.max_length, completion_only_loss=True,
                        seed=args.seed, report_to=[], save_strategy="no", logging_strategy="no", bf16=False,
                        use_cpu=not torch.cuda.is_available(), dataloader_drop_last=False),

@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
+import torch
 from helpers import tiny_config
 
 from gelora.cli import main
@@ -55,3 +56,31 @@ def test_sft_needs_both_columns_or_neither(chat_model, tmp_path):
     options = DataOptions(data=chat_model["data"], prompt_column="question")
     with pytest.raises(GeloraError, match="go together"):
         runner.train(tiny_config(chat_model, tmp_path / "run", task="sft", data_options=options))
+
+
+@pytest.mark.timeout(600)
+def test_two_processes_train_like_one(chat_model, tmp_path):
+    """torchrun with 2 gloo processes of 2 rows each = 1 process of 4 rows: same eval loss, same adapter."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    argv = ["train", chat_model["model"], "--task", "sft", "--method", "lora", "--data", chat_model["data"],
+            "--prompt-column", "question", "--completion-column", "answer", "--rank", "4", "--lora-dropout", "0",
+            "--max-length", "48", "--epochs", "1", "--no-progress"]
+    env = os.environ | {"PYTHONPATH": str(src), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "gelora",
+                           *argv, "--batch-size", "2", "--out", str(tmp_path / "two")], env=env, capture_output=True,
+                          text=True, timeout=500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert main([*argv, "--batch-size", "4", "--out", str(tmp_path / "one")]) == 0
+    two, one = (json.loads((tmp_path / run / "metrics.json").read_text()) for run in ("two", "one"))
+    assert two["num_processes"] == 2 and two["steps"] == one["steps"] == 6
+    assert two["final"]["loss"] == pytest.approx(one["final"]["loss"], rel=1e-5)
+    weights = [load_file(tmp_path / run / "adapter" / "adapter_model.safetensors") for run in ("two", "one")]
+    for name in weights[1]:
+        assert torch.allclose(weights[0][name], weights[1][name], rtol=1e-5, atol=5e-6), name

@@ -106,3 +106,16 @@ def test_unknown_or_missing_tracker_is_refused_before_work(tiny, tmp_path):
     with pytest.raises(GeloraError, match="not a tracker"):
         runner.train(tiny_config(tiny, tmp_path / "run", report_to=["tensorbored"]))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_finished_run_continues_for_more_epochs(tiny, tmp_path):
+    one = runner.train(tiny_config(tiny, tmp_path / "run", epochs=1))
+    more = runner.train(tiny_config(tiny, tmp_path / "run", epochs=3, resume=True))
+    assert [h["step"] for h in more["history"]] == [4, 8, 12] and more["history"][0] == one["history"][0]
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["steps"] == 12
+    again = runner.train(tiny_config(tiny, tmp_path / "run", epochs=3, resume=True))
+    assert again == json.loads(json.dumps(more))  # nothing more to do: the finished metrics
+    from gelora.errors import GeloraError
+
+    with pytest.raises(GeloraError, match="continued for more, not shortened"):
+        runner.train(tiny_config(tiny, tmp_path / "run", epochs=2, resume=True))

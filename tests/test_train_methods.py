@@ -88,3 +88,14 @@ def test_every_adapter_method_trains_the_head_including_the_bert_pooler(tiny, tm
         trained = {n for n, p in model.named_parameters() if p.requires_grad}
         assert any(".pooler." in n for n in trained) and any("classifier" in n for n in trained), method
         assert not any("encoder.layer.0.attention.self.query.base_layer" in n or n.endswith("query.weight") for n in trained)
+
+
+def test_geolora_refuses_gpt2_conv1d_before_planning(tiny, tmp_path):
+    import pytest
+    from helpers import tiny_model
+
+    from gelora.errors import GeloraError
+
+    config = tiny_config(tiny, tmp_path, method="gelora-geolora")
+    with pytest.raises(GeloraError, match="GPT-2's Conv1D layers; use --method lora or gelora"):
+        method_class("gelora-geolora")(config).build(tiny_model("gpt2", head=True), ctx=None)  # ctx: never reached

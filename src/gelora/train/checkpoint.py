@@ -55,7 +55,7 @@ def claim_output_dir(config: TrainConfig, accelerator) -> dict[str, Any] | None:
         read_identity=lambda saved: TrainConfig.from_dict(saved).run_identity(),
         is_started=has_started,
     )
-    if resuming and (out / METRICS_FILE).exists():
+    if resuming and (out / METRICS_FILE).exists() and not _extends(config, out):
         return json.loads((out / METRICS_FILE).read_text())
     accelerator.wait_for_everyone()  # every process has checked before the main one changes anything
     if accelerator.is_main_process and not resuming:
@@ -64,6 +64,25 @@ def claim_output_dir(config: TrainConfig, accelerator) -> dict[str, Any] | None:
         out.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     return None
+
+
+def _extends(config: TrainConfig, out: Path) -> bool:
+    """Whether ``config`` asks a finished run in ``out`` for more training (a larger ``--epochs`` / ``--max-steps``).
+
+    The continued steps follow the longer run's learning-rate schedule from where the run stopped, so the result is
+    a continuation, not the run that would have been started with more epochs. A shorter length is refused.
+    """
+    old = TrainConfig.from_dict(json.loads((out / RUN_FILE).read_text()))
+    length = (config.epochs, config.max_steps or 0)
+    previous = (old.epochs, old.max_steps or 0)
+    if length == previous:
+        return False
+    if config.epochs < old.epochs or (old.max_steps or 0) > (config.max_steps or 0) > 0:
+        raise GeloraError(
+            f"--resume: {str(out)!r} finished {old.epochs} epoch(s) (max steps {old.max_steps}); a run can be continued "
+            f"for more, not shortened (asked: {config.epochs}, max steps {config.max_steps})"
+        )
+    return True
 
 
 def record_run(config: TrainConfig, accelerator) -> None:

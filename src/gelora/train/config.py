@@ -185,6 +185,8 @@ class TrainConfig:
         d = self.to_dict() | {"lr": self.learning_rate, "rank": self.lora_rank}
         # batch_size is per process: a resume may change it with the number of processes (checked as the global
         # batch against the checkpoint, see checkpoint.check_global_batch).
-        for key in ("out", "resume", "overwrite", "progress", "data_dir", "batch_size", "report_to"):
+        # epochs and max_steps give the run's length: a finished run may be continued for more (checkpoint._extends).
+        for key in ("out", "resume", "overwrite", "progress", "data_dir", "batch_size", "report_to", "epochs",
+                    "max_steps"):
             d.pop(key)
         return d

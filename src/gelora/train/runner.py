@@ -197,7 +197,7 @@ def training_step(batch, run: Run, step: int) -> torch.Tensor:
     step, the scheduler after them (GeoLoRA's S-step uses this step's learning rate), then zero the gradients.
     """
     accelerator, method, max_norm = run.accelerator, run.method, run.config.max_grad_norm
-    loss = run.model(**batch).loss  # with labels: includes AdaLoRA's orthogonal regulariser
+    loss = run.task.loss(run.model, batch, accelerator)  # with labels: includes AdaLoRA's orthogonal regulariser
     accelerator.backward(loss)
     if max_norm > 0:
         norm = accelerator.clip_grad_norm_(run.trainable, max_norm)

@@ -119,6 +119,10 @@ class Task:
         """Modules every adapter method trains in full (PEFT ``modules_to_save``): none unless a task adds a head."""
         return []
 
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], accelerator) -> torch.Tensor:
+        """The training loss of one batch (what the model computes from the batch's labels)."""
+        return model(**batch).loss
+
     def evaluate(self, model: torch.nn.Module, loader, accelerator) -> dict[str, float]:
         """Metrics on the evaluation rows (``loader`` is prepared by ``accelerator``), gathered over processes."""
         raise NotImplementedError

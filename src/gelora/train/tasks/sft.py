@@ -105,20 +105,33 @@ class SupervisedFineTuning(Task):
             model.config.pad_token_id = self.tokenizer.pad_token_id
         return model
 
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor], accelerator) -> torch.Tensor:
+        """Mean loss per completion token of the whole global batch, not of each process's share.
+
+        Each process divides its summed token losses by the global token count, times the number of processes
+        (which DDP's gradient averaging divides out again): 2 processes of 2 rows then train exactly like 1 of 4,
+        whose rows hold other numbers of completion tokens. As Transformers' Trainer does.
+        """
+        local = (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
+        total = accelerator.reduce(local, reduction="sum")
+        return model(**batch, num_items_in_batch=total).loss * accelerator.num_processes
+
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, loader, accelerator) -> dict[str, float]:
         """Mean loss per completion token over every evaluation row (and its perplexity), gathered over processes."""
         model.eval()
-        total = torch.zeros(2, device=accelerator.device)  # summed token losses, token count
+        sums, counts = [], []
         for batch in loader:
             logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits.float()
             labels = batch["labels"][:, 1:]
             losses = torch.nn.functional.cross_entropy(
-                logits[:, :-1].transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="sum"
+                logits[:, :-1].transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none"
             )
-            total += torch.stack([losses, (labels != IGNORE_INDEX).sum().float()])
-        total = accelerator.reduce(total, reduction="sum")
-        loss = (total[0] / total[1]).item()
+            # Per row, gathered without the rows Accelerate repeats to even out the processes' last batches.
+            row_sums, row_counts = accelerator.gather_for_metrics((losses.sum(1), (labels != IGNORE_INDEX).sum(1)))
+            sums.append(row_sums.double().cpu())
+            counts.append(row_counts.cpu())
+        loss = (torch.cat(sums).sum() / torch.cat(counts).sum()).item()
         scores = {"loss": loss, "perplexity": math.exp(min(loss, 50.0))}
         if self.config.data_options.eval_generate:
             scores |= self._generate(accelerator.unwrap_model(model), accelerator)
