@@ -1,3 +1,4 @@
+import json
 import logging
 import os
 import warnings
@@ -5,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_glue_dir, make_tiny_model
+from helpers import make_glue_dir, make_llama, make_tiny_model, make_tokenizer, prompt_completion_rows
 
 from gelora.logs import LIBRARIES
 
@@ -35,6 +36,20 @@ def tiny(tmp_path_factory) -> dict[str, str]:
     """A saved tiny random BERT and toy GLUE folders (read-only: tests write their runs elsewhere)."""
     root = tmp_path_factory.mktemp("tiny")
     return {"model": str(make_tiny_model(root / "model")), "data_dir": str(make_glue_dir(root / "glue"))}
+
+
+@pytest.fixture(scope="session")
+def chat_model(tmp_path_factory) -> dict[str, str]:
+    """A saved tiny random Llama with a chat-template tokenizer, and question/answer files (GSM8K's columns)."""
+    root = tmp_path_factory.mktemp("sft")
+    tok = make_tokenizer()
+    make_llama(len(tok)).save_pretrained(root / "model")
+    tok.save_pretrained(root / "model")
+    for split, n, seed in (("train", 24, 0), ("test", 8, 1)):
+        rows = [{"question": r["prompt"], "answer": r["completion"]} for r in prompt_completion_rows(n, seed)]
+        (root / "data").mkdir(exist_ok=True)
+        (root / "data" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {"model": str(root / "model"), "data_dir": None, "data": str(root / "data")}
 
 
 @pytest.fixture(autouse=True)

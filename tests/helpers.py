@@ -6,6 +6,7 @@ costly ones into session fixtures. Everything is sized to run fast on 2 shared C
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 from pathlib import Path
@@ -116,6 +117,28 @@ def make_glue_dir(folder: Path, n_train: int = 48, n_eval: int = 24, seed: int =
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return folder
+
+
+LABELS = ("negative", "neutral", "positive")
+
+
+def write_rows(path, n: int, seed: int = 0, labels=LABELS, regression: bool = False):
+    """A csv (or jsonl) of ``text``, ``other`` and ``y``: the label word is in the text, so it can be learned."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        words = rng.choices(TASK_WORDS, k=5) + [str(label)]
+        rows.append({"text": " ".join(rng.sample(words, len(words))), "other": "x y", "y": i % 5 + 0.5
+                     if regression else label})
+    if path.suffix == ".csv":
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
 
 
 def tiny_config(tiny: dict, out, **overrides):

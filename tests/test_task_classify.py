@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import random
-
 import pytest
-from helpers import TASK_WORDS, tiny_config
+from helpers import LABELS, tiny_config, write_rows
 
 from gelora.cli import main
 from gelora.errors import GeloraError
 from gelora.train import runner
 from gelora.train.config import DataOptions
-
-LABELS = ("negative", "neutral", "positive")
-
-
-def write_rows(path, n: int, seed: int = 0, labels=LABELS, regression: bool = False):
-    """A csv (or jsonl) of ``text``, ``other`` and ``y``: the label word is in the text, so it can be learned."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        label = labels[i % len(labels)]
-        words = rng.choices(TASK_WORDS, k=5) + [str(label)]
-        rows.append({"text": " ".join(rng.sample(words, len(words))), "other": "x y", "y": i % 5 + 0.5
-                     if regression else label})
-    if path.suffix == ".csv":
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
 
 
 def classify_config(tiny, tmp_path, **data):

@@ -21,6 +21,8 @@ COMMANDS = [
     ("compare-profiles", "compare_profiles"),
     ("train", "train"),
     ("bench", "bench"),
+    ("evaluate", "evaluate"),
+    ("predict", "predict"),
 ]
 
 

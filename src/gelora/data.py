@@ -180,7 +180,7 @@ def check_columns(dataset, columns: tuple[str, ...]) -> None:
     missing = [c for c in columns if c not in dataset.column_names]
     if missing:
         raise GeloraError(
-            f"text column(s) {', '.join(missing)} not in the data; available: {', '.join(dataset.column_names)}"
+            f"column(s) {', '.join(missing)} not in the data; available: {', '.join(dataset.column_names)}"
         )
 
 

@@ -3,12 +3,13 @@
 A task is one subclass of ``Task`` in its own module plus one line in ``gelora.train.tasks.TASKS``. The runner calls
 ``validate`` (before anything is loaded), ``load`` (tokenised rows), ``build_model`` (the pretrained model with the
 task's head) and ``evaluate`` (metrics on the evaluation rows); methods ask it for ``peft_task_type`` and
-``head_modules``.
+``head_modules``. A finished run is used through ``restore`` (what training learned from its data), ``load_eval``
+(new evaluation rows) and ``predict`` (outputs for rows without labels); see ``gelora.train.trained``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -126,6 +127,24 @@ class Task:
         """Metrics on the evaluation rows (``loader`` is prepared by ``accelerator``), gathered over processes."""
         raise NotImplementedError
 
+    def restore(self, metrics: dict[str, Any], tokenizer) -> None:
+        """Set what training learned from its data (label names, SQuAD version), from the finished run's
+        ``metrics.json``, so that new data is read the way the run read its own; called before ``build_model``."""
+        self.tokenizer = tokenizer
+
+    def load_eval(self, tokenizer, dataset) -> TaskData:
+        """``dataset`` (a ``datasets.Dataset`` with labels or answers) as evaluation rows, checked and tokenised
+        as ``load`` does; no training rows."""
+        raise NotImplementedError
+
+    def check_inputs(self, dataset) -> None:
+        """Raise ``GeloraError`` when ``dataset`` lacks what ``predict`` reads (checked before a model is loaded)."""
+        raise NotImplementedError
+
+    def predict(self, model: torch.nn.Module, tokenizer, dataset, batch_size: int) -> list[dict[str, Any]]:
+        """One output per row of ``dataset``, in order (labels and answers not needed); ``model`` is on its device."""
+        raise NotImplementedError
+
 
 def _held_out_split(source: str) -> str | None:
     """``validation`` or ``test`` when ``source`` is a folder holding that split, else None."""
@@ -138,6 +157,13 @@ def _held_out_split(source: str) -> str | None:
         if folder.is_dir() and any((folder / f"{split}{ext}").is_file() for ext in FILE_KINDS):
             return split
     return None
+
+
+def batches(rows: list[dict], collate: Callable[[list[dict]], Any], batch_size: int,
+            device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
+    """Collated batches of ``rows`` in order, on ``device`` (prediction: one process, no labels)."""
+    for start in range(0, len(rows), batch_size):
+        yield {k: v.to(device) for k, v in collate(rows[start : start + batch_size]).items()}
 
 
 def first_rows(dataset, n: int | None):

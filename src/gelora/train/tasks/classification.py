@@ -2,30 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
+from gelora.data import check_columns
 from gelora.train.metrics import compute_metrics
-from gelora.train.tasks.base import Task, new_head_modules
+from gelora.train.tasks.base import Task, batches, new_head_modules
 
 
 class SequenceClassification(Task):
     """A ``AutoModelForSequenceClassification`` head over one or two text columns; subclasses load the rows.
 
-    Subclasses set ``num_labels`` (1 means regression) and ``metrics`` (names in ``gelora.train.metrics.METRICS``,
-    the first one selected on) once their data is known.
+    Subclasses set ``num_labels`` (1 means regression), ``metrics`` (names in ``gelora.train.metrics.METRICS``,
+    the first one selected on), ``label_names`` (class names by id) and ``text_columns`` once their data is known.
     """
 
     num_labels: int
     metrics: tuple[str, ...]
+    label_names: list[str]
+    text_columns: tuple[str, ...]
 
-    def tokenize(self, dataset, tokenizer, text_columns: tuple[str, ...], labels: list) -> list[dict]:
-        """Rows of token lists (one text or a pair, truncated to ``max_length``) with their ``labels``."""
+    def tokenize(self, dataset, tokenizer, text_columns: tuple[str, ...], labels: list | None = None) -> list[dict]:
+        """Rows of token lists (one text or a pair, truncated to ``max_length``), with their ``labels`` if given."""
         from gelora.data import text_pairs
 
         columns = list(zip(*text_pairs(dataset, text_columns)))
         encoded = tokenizer(*columns, truncation=True, max_length=self.config.max_length)
-        return [{**{k: v[i] for k, v in encoded.items()}, "labels": label} for i, label in enumerate(labels)]
+        rows = [{k: v[i] for k, v in encoded.items()} for i in range(len(dataset))]
+        return rows if labels is None else [row | {"labels": label} for row, label in zip(rows, labels)]
 
     @property
     def metric(self) -> str:
@@ -56,3 +62,26 @@ class SequenceClassification(Task):
             labels.append(batch_labels.cpu().numpy())
         model.train()
         return compute_metrics(np.concatenate(logits), np.concatenate(labels), self.metrics, self.is_regression)
+
+    def check_inputs(self, dataset) -> None:
+        from gelora.data import text_pairs
+
+        check_columns(dataset, self.text_columns)
+        text_pairs(dataset, self.text_columns)  # every value is text
+
+    @torch.no_grad()
+    def predict(self, model: torch.nn.Module, tokenizer, dataset, batch_size: int) -> list[dict[str, Any]]:
+        """``{"label": name, "scores": {name: probability}}`` per row (regression: ``{"value": x}``)."""
+        from transformers import DataCollatorWithPadding
+
+        self.check_inputs(dataset)
+        rows = self.tokenize(dataset, tokenizer, self.text_columns)
+        device = next(model.parameters()).device
+        model.eval()
+        logits = torch.cat([model(**batch).logits.float().cpu()
+                            for batch in batches(rows, DataCollatorWithPadding(tokenizer), batch_size, device)])
+        if self.is_regression:
+            return [{"value": value} for value in logits[:, 0].tolist()]
+        probabilities = logits.softmax(dim=-1)
+        return [{"label": self.label_names[best], "scores": dict(zip(self.label_names, p))}
+                for best, p in zip(probabilities.argmax(dim=-1).tolist(), probabilities.tolist())]

@@ -7,6 +7,8 @@ make a regression on one output.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from gelora.errors import GeloraError
@@ -41,44 +43,72 @@ class Classify(SequenceClassification):
         if not 0 < options.eval_fraction < 1:
             raise GeloraError(f"--eval-fraction must be in (0, 1) (got {options.eval_fraction:g})")
 
+    @property
+    def text_columns(self) -> tuple[str, ...]:
+        return tuple(self.config.data_options.text_columns)
+
     def load(self, tokenizer) -> TaskData:
-        from transformers import DataCollatorWithPadding
+        from gelora.data import text_pairs
 
-        from gelora.data import check_columns, text_pairs
-
-        options = self.config.data_options
-        columns = tuple(options.text_columns)
         train, evaluation = self.load_splits()
-        for split, dataset in (("training", train), ("evaluation", evaluation)):
-            check_columns(dataset, (*columns, options.label_column))
-            if len(dataset) == 0:
-                raise GeloraError(f"the {split} data has no rows; give more rows or a larger --eval-fraction")
-        train_labels, eval_labels = list(train[options.label_column]), list(evaluation[options.label_column])
-        if options.problem is None and all(isinstance(v, float) for v in train_labels):
+        self._check_rows(train, "training")
+        train_labels = list(train[self.config.data_options.label_column])
+        if self.config.data_options.problem is None and all(isinstance(v, float) for v in train_labels):
             self.metrics, self.num_labels = REGRESSION_METRICS, 1
-        if self.is_regression:
-            train_ids, eval_ids = _numbers(train_labels, "training"), _numbers(eval_labels, "evaluation")
-        else:
+        if not self.is_regression:
             self.label_names = sorted({str(v) for v in train_labels})
             if len(self.label_names) < 2:
                 raise GeloraError(f"the training labels hold one class ({self.label_names}); classification needs two")
-            unseen = sorted({str(v) for v in eval_labels} - set(self.label_names))
-            if unseen:
-                raise GeloraError(
-                    f"label(s) {', '.join(map(repr, unseen))} appear only in the evaluation data; the model cannot "
-                    "learn them: add training rows with them, or drop those evaluation rows"
-                )
             self.num_labels = len(self.label_names)
-            index = {name: i for i, name in enumerate(self.label_names)}
-            train_ids, eval_ids = ([index[str(v)] for v in labels] for labels in (train_labels, eval_labels))
+        data = self.load_eval(tokenizer, evaluation)
+        data.train = self.tokenize(train, tokenizer, self.text_columns, self._label_ids(train_labels, "training"))
+        data.profile_texts = text_pairs(train, self.text_columns)
+        return data
+
+    def restore(self, metrics: dict[str, Any], tokenizer) -> None:
+        """The run's problem and class names (``metrics.json``: ``problem``, ``labels`` in id order)."""
+        super().restore(metrics, tokenizer)
+        if metrics["problem"] == "regression":
+            self.metrics, self.num_labels = REGRESSION_METRICS, 1
+        else:
+            self.metrics, self.label_names = CLASSIFICATION_METRICS, list(metrics["labels"])
+            self.num_labels = len(self.label_names)
+
+    def load_eval(self, tokenizer, dataset) -> TaskData:
+        """Rows labelled with the training run's classes (a label it never saw is refused)."""
+        from transformers import DataCollatorWithPadding
+
+        self._check_rows(dataset, "evaluation")
+        labels = self._label_ids(list(dataset[self.config.data_options.label_column]), "evaluation")
         return TaskData(
-            train=self.tokenize(train, tokenizer, columns, train_ids),
-            eval=self.tokenize(evaluation, tokenizer, columns, eval_ids),
+            train=[],
+            eval=self.tokenize(dataset, tokenizer, self.text_columns, labels),
             collate=DataCollatorWithPadding(tokenizer),
-            profile_texts=text_pairs(train, columns),
+            profile_texts=[],
             info={"labels": self.label_names or None, "problem": "regression" if self.is_regression else
                   "classification"},
         )
+
+    def _check_rows(self, dataset, split: str) -> None:
+        from gelora.data import check_columns
+
+        check_columns(dataset, (*self.text_columns, self.config.data_options.label_column))
+        if len(dataset) == 0:
+            raise GeloraError(f"the {split} data has no rows; give more rows or a larger --eval-fraction")
+
+    def _label_ids(self, labels: list, split: str) -> list:
+        """Class ids of ``labels`` in ``label_names`` order (regression: the numbers)."""
+        if self.is_regression:
+            return _numbers(labels, split)
+        unseen = sorted({str(v) for v in labels} - set(self.label_names))
+        if unseen:
+            raise GeloraError(
+                f"label(s) {', '.join(map(repr, unseen))} appear only in the {split} data, not among the training "
+                f"labels ({', '.join(self.label_names)}); the model cannot predict them: add training rows with "
+                f"them, or drop those {split} rows"
+            )
+        index = {name: i for i, name in enumerate(self.label_names)}
+        return [index[str(v)] for v in labels]
 
     def build_model(self) -> torch.nn.Module:
         from gelora.models import load_classifier

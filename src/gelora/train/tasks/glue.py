@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
-from gelora.data import GLUE_TASKS, TaskSpec, load_task, task_spec, text_pairs
+from gelora.data import TaskSpec, check_columns, load_task, task_spec, text_pairs
 from gelora.errors import GeloraError
 from gelora.train.tasks.base import TaskData, first_rows
 from gelora.train.tasks.classification import SequenceClassification
 
 # STS-B similarity scores are defined on 0 (unrelated) .. 5 (equivalent).
 STSB_RANGE = (0.0, 5.0)
+# Class names by label id, as the Hub's nyu-mll/glue names them (ClassLabel features).
+LABEL_NAMES = {
+    "cola": ["unacceptable", "acceptable"],
+    "sst2": ["negative", "positive"],
+    "mrpc": ["not_equivalent", "equivalent"],
+    "qnli": ["entailment", "not_entailment"],
+    "rte": ["entailment", "not_entailment"],
+    "mnli": ["entailment", "neutral", "contradiction"],
+    "qqp": ["not_duplicate", "duplicate"],
+}
 
 
 class Glue(SequenceClassification):
-    """One GLUE task: its text columns, label kind and metrics from ``gelora.data.GLUE_TASKS``."""
+    """One GLUE task: its text columns, label kind and metrics from ``gelora.data.GLUE_TASKS``.
+
+    ``--eval-data FILE`` (rows in the task's schema) replaces the task's validation split.
+    """
+
+    uses_data_options = frozenset({"eval_data"})
 
     def __init__(self, config):
         super().__init__(config)
         self.spec: TaskSpec = task_spec(config.task)
         self.num_labels = self.spec.num_labels
         self.metrics = self.spec.metrics
+        self.label_names = LABEL_NAMES.get(self.spec.name, [])
+        self.text_columns = self.spec.text_columns
 
     @property
     def name(self) -> str:
@@ -32,18 +49,25 @@ class Glue(SequenceClassification):
 
     def load(self, tokenizer) -> TaskData:
         """The train and evaluation splits (first ``max_*_samples`` rows of each), tokenised without padding."""
-        from transformers import DataCollatorWithPadding
+        from gelora.data import load_split
 
         config = self.config
         ds = load_task(config.task, config.data_dir)
         train = first_rows(ds["train"], config.max_train_samples)
-        evaluation = first_rows(ds[self.spec.eval_split], config.max_eval_samples)
-        return TaskData(
-            train=self._tokenize(train, tokenizer, "train"),
-            eval=self._tokenize(evaluation, tokenizer, self.spec.eval_split),
-            collate=DataCollatorWithPadding(tokenizer),
-            profile_texts=text_pairs(train, self.spec.text_columns),
-        )
+        train_rows = self._tokenize(train, tokenizer, "train")
+        eval_file = config.data_options.eval_data
+        evaluation = ds[self.spec.eval_split] if eval_file is None else load_split(eval_file)
+        data = self.load_eval(tokenizer, first_rows(evaluation, config.max_eval_samples), eval_file or
+                              self.spec.eval_split)
+        data.train = train_rows
+        data.profile_texts = text_pairs(train, self.spec.text_columns)
+        return data
+
+    def load_eval(self, tokenizer, dataset, split: str = "evaluation") -> TaskData:
+        from transformers import DataCollatorWithPadding
+
+        return TaskData(train=[], eval=self._tokenize(dataset, tokenizer, split),
+                        collate=DataCollatorWithPadding(tokenizer), profile_texts=[])
 
     def _tokenize(self, dataset, tokenizer, split: str) -> list[dict]:
         if "label" not in dataset.column_names:
@@ -51,6 +75,7 @@ class Glue(SequenceClassification):
                 f"{self.name} {split}: the data has no 'label' column (columns: {', '.join(dataset.column_names)}); "
                 "use a labelled GLUE file"
             )
+        check_columns(dataset, self.spec.text_columns)
         labels = list(dataset["label"])
         check_labels(labels, self.spec, split)
         label_type = float if self.spec.is_regression else int

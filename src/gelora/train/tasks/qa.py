@@ -8,11 +8,13 @@ unless ``--data`` gives a file or folder (e.g. the local sample ``../shared/data
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
 from gelora.errors import GeloraError
-from gelora.train.tasks.base import Task, TaskData, new_head_modules
+from gelora.train.tasks.base import Task, TaskData, batches, new_head_modules
 from gelora.train.tasks.qa_features import (
     EVAL_ONLY_COLUMNS,
     check_answers,
@@ -74,29 +76,43 @@ class QuestionAnswering(Task):
         return super().load_splits()
 
     def load(self, tokenizer) -> TaskData:
-        from transformers import DataCollatorWithPadding
-
         train, evaluation = self.load_splits()
-        for dataset in (train, evaluation):
-            check_answers(dataset)
-        self.version_2 = self.version_2 or any(not row["text"] for row in evaluation["answers"])
+        check_answers(train)
+        data = self.load_eval(tokenizer, evaluation)
         length, stride = self.config.max_length, self.doc_stride
         train_features = train.map(
             prepare_train_features, batched=True, remove_columns=train.column_names,
             fn_kwargs={"tokenizer": tokenizer, "max_length": length, "doc_stride": stride},
         )
-        self.examples = evaluation
-        self.features = evaluation.map(
-            prepare_eval_features, batched=True, remove_columns=evaluation.column_names,
-            fn_kwargs={"tokenizer": tokenizer, "max_length": length, "doc_stride": stride},
-        )
+        data.train = list(train_features)
+        data.profile_texts = list(zip(train["question"], train["context"]))
+        data.info["train_windows"] = len(train_features)
+        return data
+
+    def restore(self, metrics: dict[str, Any], tokenizer) -> None:
+        """The run's SQuAD version (v2: the null answer competes with the spans)."""
+        super().restore(metrics, tokenizer)
+        self.version_2 = metrics.get("squad_version") == 2
+
+    def load_eval(self, tokenizer, dataset) -> TaskData:
+        """Evaluation windows of ``dataset`` (SQuAD v2 scoring once a row is unanswerable)."""
+        from transformers import DataCollatorWithPadding
+
+        check_answers(dataset)
+        self.version_2 = self.version_2 or any(not row["text"] for row in dataset["answers"])
+        self.examples, self.features = dataset, self._eval_features(dataset, tokenizer)
         return TaskData(
-            train=list(train_features),
+            train=[],
             eval=list(self.features.remove_columns(list(EVAL_ONLY_COLUMNS))),
             collate=DataCollatorWithPadding(tokenizer),
-            profile_texts=list(zip(train["question"], train["context"])),
-            info={"squad_version": 2 if self.version_2 else 1, "train_windows": len(train_features),
-                  "eval_windows": len(self.features)},
+            profile_texts=[],
+            info={"squad_version": 2 if self.version_2 else 1, "eval_windows": len(self.features)},
+        )
+
+    def _eval_features(self, dataset, tokenizer):
+        return dataset.map(
+            prepare_eval_features, batched=True, remove_columns=dataset.column_names,
+            fn_kwargs={"tokenizer": tokenizer, "max_length": self.config.max_length, "doc_stride": self.doc_stride},
         )
 
     def build_model(self) -> torch.nn.Module:
@@ -123,18 +139,45 @@ class QuestionAnswering(Task):
             starts += list(starts_ends[:, 0])
             ends += list(starts_ends[:, 1])
         model.train()
+        predictions = self._answers(self.examples, self.features, starts, ends)
+        scores = squad_v2_scores(predictions, self.examples) if self.version_2 else squad_v1_scores(
+            predictions, self.examples)
+        return {"f1": scores["f1"], **scores}
+
+    def check_inputs(self, dataset) -> None:
+        from gelora.data import check_columns
+
+        check_columns(dataset, ("id", "context", "question"))
+
+    @torch.no_grad()
+    def predict(self, model: torch.nn.Module, tokenizer, dataset, batch_size: int) -> list[dict[str, Any]]:
+        """``{"id", "answer"}`` per question (``""``: no answer, SQuAD v2); ``answers`` are not needed."""
+        from transformers import DataCollatorWithPadding
+
+        self.check_inputs(dataset)
+        features = self._eval_features(dataset, tokenizer)
+        rows = list(features.remove_columns(list(EVAL_ONLY_COLUMNS)))
+        device = next(model.parameters()).device
+        model.eval()
+        starts, ends = [], []
+        for batch in batches(rows, DataCollatorWithPadding(tokenizer), batch_size, device):
+            out = model(**batch)
+            starts += list(out.start_logits.float().cpu().numpy())
+            ends += list(out.end_logits.float().cpu().numpy())
+        answers = self._answers(dataset, features, starts, ends)
+        return [{"id": qid, "answer": answers[qid]} for qid in dataset["id"]]
+
+    def _answers(self, examples, features, starts: list, ends: list) -> dict[str, str]:
+        """Answer text per example id from per-window logit rows of any lengths (padded here to one width)."""
         width = max(len(s) for s in starts)
         start_logits, end_logits = (
             np.stack([np.pad(row, (0, width - len(row)), constant_values=LOGIT_PAD) for row in rows])
             for rows in (starts, ends)
         )
-        predictions = postprocess_predictions(
-            self.examples, self.features, start_logits, end_logits,
+        return postprocess_predictions(
+            examples, features, start_logits, end_logits,
             max_answer_length=self.config.data_options.max_answer_length, version_2=self.version_2,
         )
-        scores = squad_v2_scores(predictions, self.examples) if self.version_2 else squad_v1_scores(
-            predictions, self.examples)
-        return {"f1": scores["f1"], **scores}
 
 
 def check_qa_head(model: str) -> None:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from gelora.errors import GeloraError
 from gelora.train.tasks.base import Task, TaskData
-from gelora.train.tasks.sft_data import IGNORE_INDEX, MESSAGES, pack, sft_columns, tokenize_sft
+from gelora.train.tasks.sft_data import IGNORE_INDEX, MESSAGES, PROMPT, pack, sft_columns, tokenize_sft
 
 GENERATIONS_FILE = "generations.jsonl"
 
@@ -34,6 +35,10 @@ class SupervisedFineTuning(Task):
         {"data", "eval_data", "data_config", "train_split", "eval_split", "eval_fraction", "prompt_column",
          "completion_column", "packing", "eval_generate", "max_new_tokens"}
     )
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.generations_path: Path | None = Path(config.out) / GENERATIONS_FILE  # --eval-generate's answers
 
     @property
     def metric(self) -> str:
@@ -53,28 +58,41 @@ class SupervisedFineTuning(Task):
         check_decoder(self.config.model)
 
     def load(self, tokenizer) -> TaskData:
-        from transformers import DataCollatorForSeq2Seq, default_data_collator
+        from transformers import default_data_collator
 
         options = self.config.data_options
-        train, evaluation = (sft_columns(d, options.prompt_column, options.completion_column, where=f"the {w} data")
-                             for d, w in zip(self.load_splits(), ("training", "evaluation")))
-        length = self.config.max_length
-        trained, scored = tokenize_sft(train, tokenizer, length), tokenize_sft(evaluation, tokenizer, length)
-        if not trained.rows or not scored.rows:
-            raise GeloraError(f"no row keeps a completion token within --max-length {length}; raise --max-length")
-        self.tokenizer, self.evaluation = tokenizer, evaluation
-        rows = pack(trained.rows, length, tokenizer.pad_token_id) if options.packing else trained.rows
+        train, evaluation = self.load_splits()
+        train = sft_columns(train, options.prompt_column, options.completion_column, where="the training data")
+        trained = self._tokenize(train, tokenizer)
+        data = self.load_eval(tokenizer, evaluation)
+        data.train = pack(trained.rows, self.config.max_length, tokenizer.pad_token_id) if options.packing else \
+            trained.rows
+        if options.packing:
+            data.collate = default_data_collator
+        data.profile_texts = [(prompt + completion,) for prompt, completion in trained.texts]
+        data.info = {"train_truncated": trained.truncated, "train_dropped": trained.dropped, **data.info,
+                     "packed_blocks": len(data.train) if options.packing else None}
+        return data
+
+    def _tokenize(self, rows, tokenizer):
+        tokenized = tokenize_sft(rows, tokenizer, self.config.max_length)
+        if not tokenized.rows:
+            raise GeloraError(f"no row keeps a completion token within --max-length {self.config.max_length}; "
+                              "raise --max-length")
+        return tokenized
+
+    def load_eval(self, tokenizer, dataset) -> TaskData:
+        """The evaluation rows (completion-token loss; ``self.evaluation`` keeps them for ``--eval-generate``)."""
+        from transformers import DataCollatorForSeq2Seq
+
+        options = self.config.data_options
+        self.tokenizer = tokenizer
+        self.evaluation = sft_columns(dataset, options.prompt_column, options.completion_column,
+                                      where="the evaluation data")
+        scored = self._tokenize(self.evaluation, tokenizer)
         padded = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX)
-        return TaskData(
-            train=rows,
-            eval=scored.rows,
-            collate=default_data_collator if options.packing else padded,
-            eval_collate=padded,
-            profile_texts=[(prompt + completion,) for prompt, completion in trained.texts],
-            info={"train_truncated": trained.truncated, "train_dropped": trained.dropped,
-                  "eval_truncated": scored.truncated, "eval_dropped": scored.dropped,
-                  "packed_blocks": len(rows) if options.packing else None},
-        )
+        return TaskData(train=[], eval=scored.rows, collate=padded, eval_collate=padded, profile_texts=[],
+                        info={"eval_truncated": scored.truncated, "eval_dropped": scored.dropped})
 
     def build_model(self) -> torch.nn.Module:
         from transformers import AutoModelForCausalLM
@@ -136,11 +154,40 @@ class SupervisedFineTuning(Task):
         if all("####" in r for r in references):
             scores["exact_match"] = exact_match([gsm8k_answer(a) for a in answers],
                                                 [gsm8k_answer(r) for r in references])
-        if accelerator.is_main_process:
+        if accelerator.is_main_process and self.generations_path is not None:
             lines = [json.dumps({"prompt": p, "generated": a, "reference": r}) + "\n"
                      for p, a, r in zip(rows["prompt"], answers, references)]
-            atomic_write_text(Path(self.config.out) / GENERATIONS_FILE, "".join(lines))
+            atomic_write_text(self.generations_path, "".join(lines))
         return scores
+
+    def restore(self, metrics: dict[str, Any], tokenizer) -> None:
+        """A finished run: its ``generations.jsonl`` stays as training wrote it."""
+        super().restore(metrics, tokenizer)
+        self.generations_path = None
+
+    @property
+    def prompt_column(self) -> str:
+        return self.config.data_options.prompt_column or PROMPT
+
+    def check_inputs(self, dataset) -> None:
+        column = self.prompt_column
+        if column not in dataset.column_names:
+            raise GeloraError(f"the data has no prompt column {column!r} (columns: {', '.join(dataset.column_names)})"
+                              f"; give a file with a {column!r} column (one prompt per row)")
+        bad = next((i for i, p in enumerate(dataset[column]) if not isinstance(p, str)), None)
+        if bad is not None:
+            raise GeloraError(f"prompt column {column!r} holds a {type(dataset[bad][column]).__name__} in row {bad}, "
+                              "not text; fill or drop that row")
+
+    def predict(self, model: torch.nn.Module, tokenizer, dataset, batch_size: int) -> list[dict[str, Any]]:
+        """``{"prompt", "generated"}`` per row: greedy answers of at most ``--max-new-tokens`` tokens."""
+        from gelora.train.tasks.generation import generate_answers
+
+        self.check_inputs(dataset)
+        prompts = list(dataset[self.prompt_column])
+        answers = generate_answers(model, tokenizer, prompts, max_new_tokens=self.config.data_options.max_new_tokens,
+                                   batch_size=batch_size)
+        return [{"prompt": prompt, "generated": answer} for prompt, answer in zip(prompts, answers)]
 
 
 def check_decoder(model: str) -> None:
