@@ -33,7 +33,7 @@ def test_quick_bench_end_to_end(tmp_path, tiny, glue_dir, capsys):
 
 
 def test_quick_bench_on_a_classification_file(tiny, tmp_path, capsys):
-    from test_task_classify import write_rows
+    from helpers import write_rows
 
     rows = write_rows(tmp_path / "reviews.csv", 40)
     out = tmp_path / "bench"
