@@ -55,7 +55,8 @@ def test_a_label_only_in_the_eval_data_is_refused(tiny, tmp_path, capsys):
     train = write_rows(tmp_path / "train.csv", 12, labels=("negative", "positive"))
     evaluation = write_rows(tmp_path / "eval.csv", 6)
     argv = ["train", tiny["model"], "--task", "classify", "--method", "lora", "--out", str(tmp_path / "run"),
-            "--data", str(train), "--eval-data", str(evaluation), "--text-columns", "text", "--label-column", "y"]
+            "--data", str(train), "--eval-data", str(evaluation), "--text-columns", "text", "--label-column", "y",
+            "--max-length", "32"]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "'neutral' appear only in the evaluation data" in err and len(err.strip().splitlines()) == 1
@@ -65,3 +66,20 @@ def test_data_options_do_not_apply_to_glue(tiny, tmp_path):
     options = DataOptions(text_columns=["sentence1"])
     with pytest.raises(GeloraError, match="--text-columns do\\(es\\) not apply to --task glue/rte"):
         runner.train(tiny_config(tiny, tmp_path / "run", data_options=options))
+
+
+def test_integer_labels_keep_their_numeric_order(tiny, tmp_path):
+    train = write_rows(tmp_path / "train.jsonl", 44, labels=tuple(range(11)))
+    metrics = runner.train(classify_config(tiny, tmp_path, data=str(train), eval_fraction=0.25))
+    assert metrics["labels"] == [str(i) for i in range(11)]  # not "0", "1", "10", "2", ...
+
+
+def test_eval_fraction_or_data_dir_that_would_be_ignored(tiny, tmp_path):
+    train = write_rows(tmp_path / "train.csv", 12)
+    options = DataOptions(text_columns=["text"], label_column="y", data=str(train), eval_data=str(train),
+                          eval_fraction=0.3)
+    with pytest.raises(GeloraError, match="--eval-fraction holds out training rows only without --eval-data"):
+        runner.train(tiny_config(tiny, tmp_path / "run", task="classify", data_options=options, data_dir=None))
+    options = DataOptions(text_columns=["text"], label_column="y", data=str(train))
+    with pytest.raises(GeloraError, match="--data-dir is the GLUE folder"):
+        runner.train(tiny_config(tiny, tmp_path / "run", task="classify", data_options=options))

@@ -177,3 +177,49 @@ def test_resume_names_defaults_as_defaults(tiny, tmp_path, capsys):
     err = fails_with(capsys, run_cli(config, "--max-steps", "1", "--resume", "--lr", "1e-3", "--lora-alpha", "8"),
                      "lr: 0.0005 -> 0.001", "lora_alpha: its default -> 8.0")
     assert "None" not in err
+
+
+@pytest.mark.parametrize(
+    ("method", "extra", "phrase"),
+    [
+        ("full", ["--target-modules", "query"], "--target-modules do(es) not apply to --method full"),
+        ("full", ["--lora-dropout", "0.5"], "--lora-dropout do(es) not apply to --method full"),
+        ("lora", ["--geolora-tau", "0.5", "--eva-rho", "3"], "--eva-rho, --geolora-tau do(es) not apply"),
+        ("geolora", ["--lora-alpha", "4"], "--lora-alpha do(es) not apply to --method geolora"),
+        ("geolora", ["--geolora-scaling", "0"], "--geolora-scaling must be positive"),
+        ("geolora", ["--geolora-r-max", "2"], "--geolora-r-max 2 is below the starting rank 4"),
+        ("adalora", ["--adalora-orth-reg-weight", "-5"], "--adalora-orth-reg-weight must be >= 0"),
+        ("gelora", ["--plan", "/nonexistent/plan.json"], "does not exist"),
+        ("lora", ["--max-length", "100"], "--max-length 100 is beyond the 64 positions"),
+    ],
+)
+def test_settings_a_method_or_model_cannot_use_are_refused_before_loading(tiny, tmp_path, capsys, monkeypatch,
+                                                                          method, extra, phrase):
+    from gelora import models
+
+    monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("loaded before the settings check"))
+    fails_with(capsys, run_cli(tiny_config(tiny, tmp_path / "o", method=method), *extra), phrase)
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_interrupted_continuation_resumes_and_a_run_is_never_shortened(tiny, tmp_path, monkeypatch):
+    from gelora.errors import GeloraError
+    from gelora.train import runner
+
+    runner.train(tiny_config(tiny, tmp_path / "run", epochs=1, checkpoint_every=1))
+    step = runner.training_step
+
+    def stop_at_step_6(batch, run, at):
+        if at == 5:
+            raise KeyboardInterrupt
+        return step(batch, run, at)
+
+    monkeypatch.setattr(runner, "training_step", stop_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        runner.train(tiny_config(tiny, tmp_path / "run", epochs=3, resume=True, checkpoint_every=1))
+    monkeypatch.undo()
+    assert not (tmp_path / "run" / "metrics.json").exists()  # the longer run is not finished
+    done = runner.train(tiny_config(tiny, tmp_path / "run", epochs=3, resume=True, checkpoint_every=1))
+    assert done["steps"] == 12 and len(done["history"]) == 3
+    with pytest.raises(GeloraError, match="not shortened"):
+        runner.train(tiny_config(tiny, tmp_path / "run", epochs=3, max_steps=6, resume=True, checkpoint_every=1))

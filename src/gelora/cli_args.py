@@ -131,9 +131,9 @@ def add_arguments(
         if kind is bool:
             if default:
                 parser.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
-                                    help=f"turn off {help_text}")
+                                    help=f"turn off {help_text} [default: on]")
             else:
-                parser.add_argument(flag, dest=f.name, action="store_true", help=help_text)
+                parser.add_argument(flag, dest=f.name, action="store_true", help=f"{help_text} [default: off]")
             continue
         kwargs: dict[str, Any] = {"help": help_text}
         if meta.get("parse_as"):

@@ -26,12 +26,18 @@ METRICS_FILE = "metrics.json"
 CHECKPOINT_DIR = "checkpoint"
 LATEST = "latest"
 STATE_FILE = "state.json"
-RUN_FOLDER = OutputFolder(
-    marker=RUN_FILE,
-    owns=(RUN_FILE, METRICS_FILE, CHECKPOINT_DIR, "adapter", "model", "plan.json", "profile.json",
-          "rank_history.json", "rank_history.png", "logs"),
-    kind="run",
-)
+TRACKER_DIR = "logs"
+
+
+def run_folder() -> OutputFolder:
+    """A run's folder: what the runner writes, and what every registered method and task adds to it."""
+    from gelora.train.methods import METHODS
+    from gelora.train.tasks import TASKS
+
+    owns = {RUN_FILE, METRICS_FILE, CHECKPOINT_DIR, TRACKER_DIR}
+    owns |= {m.output for m in METHODS.values()} | {o for m in METHODS.values() for o in m.outputs}
+    owns |= {o for t in TASKS.values() for o in t.outputs}
+    return OutputFolder(marker=RUN_FILE, owns=tuple(sorted(owns)), kind="run")
 
 
 def has_started(out: Path) -> bool:
@@ -47,7 +53,7 @@ def claim_output_dir(config: TrainConfig, accelerator) -> dict[str, Any] | None:
     or was killed) leaves a folder a plain retry may reuse.
     """
     out = Path(config.out)
-    resuming = RUN_FOLDER.claim(
+    resuming = run_folder().claim(
         out,
         config.run_identity(),
         resume=config.resume,
@@ -55,12 +61,16 @@ def claim_output_dir(config: TrainConfig, accelerator) -> dict[str, Any] | None:
         read_identity=lambda saved: TrainConfig.from_dict(saved).run_identity(),
         is_started=has_started,
     )
-    if resuming and (out / METRICS_FILE).exists() and not _extends(config, out):
-        return json.loads((out / METRICS_FILE).read_text())
+    if resuming and (out / METRICS_FILE).exists():
+        if not _extends(config, out):
+            return json.loads((out / METRICS_FILE).read_text())
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:  # unfinished again until the longer run ends (a kill must not look done)
+            (out / METRICS_FILE).unlink()
     accelerator.wait_for_everyone()  # every process has checked before the main one changes anything
     if accelerator.is_main_process and not resuming:
         if out.exists():
-            RUN_FOLDER.clear(out)
+            run_folder().clear(out)
         out.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     return None
@@ -95,7 +105,7 @@ def forget_unstarted_run(out: Path, created: bool) -> None:
     """After a failure before the first checkpoint: remove what the run wrote (and the folder if it made it)."""
     if has_started(out):
         return
-    RUN_FOLDER.clear(out)
+    run_folder().clear(out)
     if created and out.is_dir() and not any(out.iterdir()):
         out.rmdir()
 

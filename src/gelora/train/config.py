@@ -87,7 +87,8 @@ class TrainConfig:
     data_dir: str | None = option(None, "local GLUE folder", default_text="$GELORA_DATA_DIR, else the Hub")
     max_train_samples: int | None = option(None, "use the first N training rows")
     max_eval_samples: int | None = option(None, "use the first N evaluation rows")
-    max_steps: int | None = option(None, "stop after N optimizer steps")
+    max_steps: int | None = option(None, "the run's length in optimizer steps (overrides --epochs, as in "
+                                   "Transformers' Trainer)")
     checkpoint_every: int = option(200, "optimizer steps between checkpoints (also at every epoch end)")
     weight_decay: float = option(0.0, "AdamW weight decay")
     warmup_ratio: float = option(0.06, "share of the steps with a linear learning-rate warm-up, in [0, 1]")
@@ -101,8 +102,8 @@ class TrainConfig:
     eval_every_epoch: bool = option(True, "evaluation after every epoch (then only at the end)")
     mixed_precision: str | None = option(None, "autocast precision", choices=MIXED_PRECISION,
                                          default_text="accelerate config's, else no")
-    report_to: list[str] | None = option(None, "experiment trackers through Accelerate (e.g. tensorboard, wandb): "
-                                         "loss, learning rate, evaluation metrics, ranks")
+    report_to: list[str] | None = option(None, "experiment trackers through Accelerate (tensorboard, wandb, mlflow, "
+                                         "comet_ml, aim, clearml, dvclive): loss, learning rate, metrics, ranks")
     eva_rho: float = option(2.0, "EVA: a module may get up to rho x R ranks (>= 1)")
     adalora_orth_reg_weight: float = option(0.5, "AdaLoRA: weight of the orthogonality regulariser in the loss")
     geolora_tau: float = option(0.15, "GeoLoRA: relative truncation tolerance, in [0, 1) (the authors' GLUE value)")
@@ -151,11 +152,18 @@ class TrainConfig:
             if not (low <= value <= high if closed else low <= value < high):
                 interval = f"[{low}, {high}{']' if closed else ')'}"
                 raise GeloraError(f"--{name.replace('_', '-')} must be in {interval} (got {value:g})")
-        for name in ("weight_decay", "max_grad_norm"):
+        for name in ("weight_decay", "max_grad_norm", "adalora_orth_reg_weight"):
             if getattr(self, name) < 0:
                 raise GeloraError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(self, name):g})")
         if self.resume and self.overwrite:
             raise GeloraError("--resume and --overwrite contradict each other; pass one of them")
+        for name in ("geolora_scaling", "geolora_lr"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise GeloraError(f"--{name.replace('_', '-')} must be positive (got {value:g})")
+        if self.geolora_r_max is not None and self.geolora_r_max < self.lora_rank:
+            raise GeloraError(f"--geolora-r-max {self.geolora_r_max} is below the starting rank {self.lora_rank}; "
+                              "raise it or lower --rank")
         if self.eva_rho < 1:
             raise GeloraError(f"--eva-rho must be >= 1 (got {self.eva_rho:g})")
         if self.lora_alpha is not None and self.lora_alpha <= 0:

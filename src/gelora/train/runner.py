@@ -16,9 +16,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from gelora.errors import GeloraError
 from gelora.io import atomic_write_dir, atomic_write_json
 from gelora.train.checkpoint import (
     METRICS_FILE,
+    TRACKER_DIR,
     check_global_batch,
     claim_output_dir,
     forget_unstarted_run,
@@ -33,7 +35,6 @@ from gelora.train.methods import BuildContext, Method, method_class
 from gelora.train.state import TrainState
 from gelora.train.tasks import Task, TaskData, make_task
 
-TRACKER_DIR = "logs"
 
 
 @dataclass
@@ -78,6 +79,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     finished = claim_output_dir(config, accelerator)
     if finished is not None:
         return finished
+    record_run(config, accelerator)  # the folder is this run's from now on; a failure below takes the claim back
     try:
         run = setup(config, accelerator)
         loop(run)
@@ -93,8 +95,6 @@ def _accelerator(config: TrainConfig):
 
     cuda = torch.cuda.is_available()
     if config.mixed_precision == "bf16" and cuda and not torch.cuda.is_bf16_supported():
-        from gelora.errors import GeloraError
-
         raise GeloraError("--mixed-precision bf16: this GPU does not support bfloat16; use fp16 or no")
     trackers = {"log_with": config.report_to, "project_dir": str(Path(config.out) / TRACKER_DIR)} if config.report_to else {}
     # cpu=True on a CPU-only machine is what lets torchrun / accelerate launch start gloo data parallelism there.
@@ -116,9 +116,8 @@ def setup(config: TrainConfig, accelerator) -> Run:
     tokenizer = load_tokenizer(config.model)
     data = task.load(tokenizer)
     loader = accelerator.prepare(train_loader(data, config.batch_size, config.seed))
-    total_steps = config.epochs * len(loader)
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
+    # As in Transformers' Trainer: --max-steps, when given, sets the length (over as many epochs as it takes).
+    total_steps = config.max_steps if config.max_steps is not None else config.epochs * len(loader)
 
     method = method_class(config.method)(config)
     context = BuildContext(config, task, data, tokenizer, accelerator, total_steps)
@@ -138,9 +137,13 @@ def setup(config: TrainConfig, accelerator) -> Run:
                        build_info=method.info | data.info)
     accelerator.register_for_checkpointing(state, scheduler, *method.checkpoint_state())
     accelerator.register_save_state_pre_hook(trainable_weights_only(method.checkpoint_keeps(model)))
-    record_run(config, accelerator)
     if config.resume and load_checkpoint(accelerator, config.out):
         check_global_batch(state, config.batch_size, accelerator.num_processes)
+        if state.global_step > total_steps:
+            raise GeloraError(
+                f"--resume: the run is at step {state.global_step}, past the {total_steps} steps asked for; a run can "
+                "be continued for more epochs or steps, not shortened"
+            )
     if config.report_to:
         accelerator.init_trackers("gelora", config={k: v for k, v in config.to_dict().items()
                                                     if isinstance(v, (int, float, str, bool))})

@@ -15,6 +15,7 @@ class AdaLoRA(Method):
     """The same average final rank (``target_r = R``, from ``init_r = 1.5 R``) on the same modules as LoRA."""
 
     name = "adalora"
+    uses_options = Method.uses_options | {"adalora_orth_reg_weight"}
 
     def build(self, base: torch.nn.Module, ctx: BuildContext) -> torch.nn.Module:
         from peft import AdaLoraConfig, get_peft_model

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from gelora.train.tasks import Task, TaskData
 
 DEFAULT_ADAPTER_LR = 5e-4  # adapters tolerate (and need) far larger steps than full fine-tuning
+# TrainConfig fields that only some methods read; a method refuses those it would ignore (``uses_options``).
+METHOD_OPTIONS = ("lora_alpha", "lora_dropout", "target_modules", "eva_rho", "adalora_orth_reg_weight", "geolora_tau",
+                  "geolora_r_max", "geolora_augment_every", "geolora_lr", "geolora_scaling")
 
 
 @dataclass
@@ -47,11 +50,17 @@ class Method:
         The learning rate when ``--lr`` is not given.
     output : str
         The folder in ``--out`` that ``save`` writes (``adapter``, or ``model`` for full fine-tuning).
+    uses_options : frozenset of str
+        The method-specific ``TrainConfig`` fields (``METHOD_OPTIONS``) this method reads.
+    outputs : tuple of str
+        What else the method writes into ``--out`` (``--overwrite`` removes it with the rest of the run).
     """
 
     name: ClassVar[str]
     uses_rank: ClassVar[bool] = True
     uses_plan: ClassVar[bool] = False
+    uses_options: ClassVar[frozenset[str]] = frozenset({"lora_alpha", "lora_dropout", "target_modules"})
+    outputs: ClassVar[tuple[str, ...]] = ()
     default_lr: ClassVar[float] = DEFAULT_ADAPTER_LR
     output: ClassVar[str] = "adapter"
 
@@ -79,6 +88,16 @@ class Method:
             raise GeloraError("--plan gives the ranks, so profile and plan options would be ignored; drop them")
         if config.plan is not None and config.target_modules is not None:
             raise GeloraError("--plan fixes the adapted modules, so --target-modules would be ignored; drop it")
+        defaults = {name: type(config).__dataclass_fields__[name].default for name in METHOD_OPTIONS}
+        ignored = [name for name in METHOD_OPTIONS if name not in cls.uses_options
+                   and getattr(config, name) != defaults[name]]
+        if ignored:
+            flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
+            raise GeloraError(f"{flags} do(es) not apply to --method {cls.name}; drop them")
+        if config.plan is not None:
+            from gelora.plan import RankPlan
+
+            RankPlan.from_json(config.plan)  # a missing or unreadable plan fails now, before the model loads
 
     def build(self, base: torch.nn.Module, ctx: BuildContext) -> torch.nn.Module:
         """The model to train, made from the task's pretrained ``base`` model."""
@@ -121,3 +140,4 @@ class Method:
     def tracked(self, model: torch.nn.Module) -> dict[str, float]:
         """Values for experiment trackers at each evaluation (e.g. GeoLoRA's total rank)."""
         return {}
+

@@ -15,6 +15,7 @@ class EVA(LoRA):
     """Uniform rank R to start; EVA moves rank between modules (up to rho x R) by explained variance."""
 
     name = "eva"
+    uses_options = LoRA.uses_options | {"eva_rho"}
 
     def build(self, base: torch.nn.Module, ctx: BuildContext) -> torch.nn.Module:
         from peft import EvaConfig, get_peft_model, initialize_lora_eva_weights

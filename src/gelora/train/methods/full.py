@@ -12,6 +12,7 @@ class Full(Method):
     uses_rank = False
     default_lr = 2e-5
     output = "model"
+    uses_options = frozenset()
 
     def build(self, base: torch.nn.Module, ctx: BuildContext) -> torch.nn.Module:
         return base

@@ -53,6 +53,7 @@ class GeLoRA(LoRA):
     """PEFT LoRA at the ranks of a GeLoRA plan: ``--plan FILE``, the resumed run's plan, or profiled now."""
 
     name = "gelora"
+    outputs = (*LoRA.outputs, PROFILE_FILE)
     uses_rank = False
     uses_plan = True
 

@@ -17,6 +17,10 @@ class GeoLoRA(LoRA):
     """GeoLoRA on the plan's modules, starting from its ranks (uniform R here)."""
 
     name = "geolora"
+    # GeoLoRA scales by --geolora-scaling, not by LoRA's alpha
+    uses_options = frozenset({"lora_dropout", "target_modules", "geolora_tau", "geolora_r_max",
+                              "geolora_augment_every", "geolora_lr", "geolora_scaling"})
+    outputs = (*LoRA.outputs, "rank_history.json", "rank_history.png")
 
     def build(self, base: torch.nn.Module, ctx: BuildContext) -> torch.nn.Module:
         from gelora.geolora import GeoLoRAConfig, GeoLoRAIntegrator, apply_geolora
@@ -89,6 +93,7 @@ class GeLoRAGeoLoRA(GeoLoRA):
     name = "gelora-geolora"
     uses_rank = False
     uses_plan = True
+    outputs = (*GeoLoRA.outputs, *GeLoRA.outputs)
 
     def plan(self, base: torch.nn.Module, ctx: BuildContext) -> RankPlan:
         planner = GeLoRA(self.config)

@@ -17,6 +17,7 @@ class LoRA(Method):
     """PEFT LoRA with the ranks of ``plan`` (uniform here; subclasses plan otherwise) and the task head trained."""
 
     name = "lora"
+    outputs = (PLAN_FILE,)
 
     def plan(self, base: torch.nn.Module, ctx: BuildContext) -> RankPlan:
         return uniform_plan(base, self.config.lora_rank, self.config.target_modules)

@@ -62,6 +62,7 @@ class Task:
     peft_task_type: ClassVar[str] = "SEQ_CLS"
     uses_data_options: ClassVar[frozenset[str]] = frozenset()  # the ``DataOptions`` fields this task reads
     greater_is_better: ClassVar[bool] = True  # of ``metric``
+    outputs: ClassVar[tuple[str, ...]] = ()  # files the task writes into ``--out`` (``--overwrite`` removes them)
 
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -81,10 +82,28 @@ class Task:
 
         Subclasses extend it (calling ``super().validate()``); here: data options this task would ignore.
         """
-        ignored = sorted(self.config.data_options.given() - self.uses_data_options)
+        options, config = self.config.data_options, self.config
+        ignored = sorted(options.given() - self.uses_data_options)
         if ignored:
             flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
             raise GeloraError(f"{flags} do(es) not apply to --task {self.name}; drop them")
+        if "eval_fraction" in options.given() and (options.eval_data or options.eval_split):
+            raise GeloraError("--eval-fraction holds out training rows only without --eval-data / --eval-split; "
+                              "drop one of them")
+        if not 0 < options.eval_fraction < 1:
+            raise GeloraError(f"--eval-fraction must be in (0, 1) (got {options.eval_fraction:g})")
+        if config.data_dir is not None and not self.name.startswith("glue/"):
+            raise GeloraError(f"--data-dir is the GLUE folder; --task {self.name} reads --data instead: drop it")
+        self._check_max_length()
+
+    def _check_max_length(self) -> None:
+        """A ``--max-length`` beyond the model's positions would fail in the first forward pass: refuse it now."""
+        from gelora.models import load_config
+
+        positions = getattr(load_config(self.config.model), "max_position_embeddings", None)
+        if positions is not None and self.config.max_length > positions:
+            raise GeloraError(f"--max-length {self.config.max_length} is beyond the {positions} positions of "
+                              f"{self.config.model!r}; use --max-length {positions} or less")
 
     def load_splits(self):
         """The training and evaluation rows (``datasets.Dataset``) of ``--data``, the first ``max_*_samples`` each.
@@ -101,10 +120,11 @@ class Task:
         train = load_split(options.data, options.train_split, options.data_config)
         if options.eval_data is not None:
             evaluation = load_split(options.eval_data, options.eval_split or "train", options.data_config)
-        elif options.eval_split is not None or (split := _held_out_split(options.data)):
+        elif options.eval_split is not None or (split := _held_out_split(options.data, options.data_config)):
             evaluation = load_split(options.data, options.eval_split or split, options.data_config)
         else:
-            parts = train.train_test_split(test_size=options.eval_fraction, seed=config.seed)
+            # A fixed split seed: runs of every --seed are scored on the same held-out rows.
+            parts = train.train_test_split(test_size=options.eval_fraction, seed=0)
             train, evaluation = parts["train"], parts["test"]
         return first_rows(train, config.max_train_samples), first_rows(evaluation, config.max_eval_samples)
 
@@ -146,17 +166,26 @@ class Task:
         raise NotImplementedError
 
 
-def _held_out_split(source: str) -> str | None:
-    """``validation`` or ``test`` when ``source`` is a folder holding that split, else None."""
+def _held_out_split(source: str, config: str | None = None) -> str | None:
+    """``validation`` or ``test`` when ``source`` (a folder, or a Hub data set) has that split, else None."""
     from pathlib import Path
 
     from gelora.data import FILE_KINDS
 
     folder = Path(source).expanduser()
-    for split in ("validation", "test"):
-        if folder.is_dir() and any((folder / f"{split}{ext}").is_file() for ext in FILE_KINDS):
-            return split
-    return None
+    if folder.is_dir():
+        present = {split for split in ("validation", "test")
+                   if any((folder / f"{split}{ext}").is_file() for ext in FILE_KINDS)}
+    elif folder.exists() or folder.suffix in FILE_KINDS:
+        return None  # one file: one split
+    else:
+        import datasets
+
+        try:
+            present = set(datasets.get_dataset_split_names(source, config))
+        except Exception:  # offline, or not a Hub data set: loading the data will say what is wrong
+            return None
+    return next((split for split in ("validation", "test") if split in present), None)
 
 
 def batches(rows: list[dict], collate: Callable[[list[dict]], Any], batch_size: int,

@@ -40,8 +40,6 @@ class Classify(SequenceClassification):
             raise GeloraError("--task classify needs --data FILE and --text-columns (one column, or two for pairs)")
         if len(options.text_columns) > 2:
             raise GeloraError(f"--text-columns takes one column or two (a pair), got {len(options.text_columns)}")
-        if not 0 < options.eval_fraction < 1:
-            raise GeloraError(f"--eval-fraction must be in (0, 1) (got {options.eval_fraction:g})")
 
     @property
     def text_columns(self) -> tuple[str, ...]:
@@ -56,7 +54,10 @@ class Classify(SequenceClassification):
         if self.config.data_options.problem is None and all(isinstance(v, float) for v in train_labels):
             self.metrics, self.num_labels = REGRESSION_METRICS, 1
         if not self.is_regression:
-            self.label_names = sorted({str(v) for v in train_labels})
+            # Integer labels keep their numeric order (0, 1, 2, ..., 10), so class id = label where labels are 0..K-1.
+            integers = all(isinstance(v, int) and not isinstance(v, bool) for v in train_labels)
+            self.label_names = [str(v) for v in sorted(set(train_labels))] if integers else sorted(
+                {str(v) for v in train_labels})
             if len(self.label_names) < 2:
                 raise GeloraError(f"the training labels hold one class ({self.label_names}); classification needs two")
             self.num_labels = len(self.label_names)

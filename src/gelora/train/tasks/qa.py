@@ -57,6 +57,7 @@ class QuestionAnswering(Task):
         return stride if stride is not None else self.config.max_length // 3
 
     def validate(self) -> None:
+        check_qa_head(self.config.model)  # first: the model's kind says more than its limits
         super().validate()
         options = self.config.data_options
         if self.kind == "qa" and options.data is None:
@@ -65,7 +66,6 @@ class QuestionAnswering(Task):
             raise GeloraError(f"--doc-stride must be in [1, --max-length) (got {self.doc_stride})")
         if options.max_answer_length < 1:
             raise GeloraError(f"--max-answer-length must be at least 1 (got {options.max_answer_length})")
-        check_qa_head(self.config.model)
 
     def load_splits(self):
         if self.config.data_options.data is None:  # squad / squad_v2 from the Hub

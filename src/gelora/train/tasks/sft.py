@@ -31,6 +31,7 @@ class SupervisedFineTuning(Task):
     auto_model = "AutoModelForCausalLM"
     peft_task_type = "CAUSAL_LM"
     greater_is_better = False
+    outputs = (GENERATIONS_FILE,)
     uses_data_options = frozenset(
         {"data", "eval_data", "data_config", "train_split", "eval_split", "eval_fraction", "prompt_column",
          "completion_column", "packing", "eval_generate", "max_new_tokens"}
@@ -45,6 +46,7 @@ class SupervisedFineTuning(Task):
         return "loss"
 
     def validate(self) -> None:
+        check_decoder(self.config.model)  # first: the model's kind says more than its limits
         super().validate()
         options = self.config.data_options
         if options.data is None:
@@ -55,7 +57,6 @@ class SupervisedFineTuning(Task):
         if options.eval_generate < 0 or options.max_new_tokens < 1:
             raise GeloraError(f"--eval-generate must be >= 0 and --max-new-tokens >= 1 (got {options.eval_generate}, "
                               f"{options.max_new_tokens})")
-        check_decoder(self.config.model)
 
     def load(self, tokenizer) -> TaskData:
         from transformers import default_data_collator
@@ -112,9 +113,17 @@ class SupervisedFineTuning(Task):
         (which DDP's gradient averaging divides out again): 2 processes of 2 rows then train exactly like 1 of 4,
         whose rows hold other numbers of completion tokens. As Transformers' Trainer does.
         """
-        local = (batch["labels"][:, 1:] != IGNORE_INDEX).sum()
-        total = accelerator.reduce(local, reduction="sum")
-        return model(**batch, num_items_in_batch=total).loss * accelerator.num_processes
+        labels = batch["labels"][:, 1:]
+        total = accelerator.reduce((labels != IGNORE_INDEX).sum(), reduction="sum")
+        out = model(**batch, num_items_in_batch=total)
+        if accelerator.num_processes == 1:
+            return out.loss
+        # Only the token part scales with the processes; what a method adds to the loss (AdaLoRA's orthogonal
+        # regulariser) is the same on every process and must not be multiplied.
+        tokens = torch.nn.functional.cross_entropy(
+            out.logits[:, :-1].float().transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="sum"
+        ) / total
+        return tokens * accelerator.num_processes + (out.loss - tokens)
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, loader, accelerator) -> dict[str, float]:
