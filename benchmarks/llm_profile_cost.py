@@ -1,0 +1,222 @@
+"""GeLoRA's own cost on an LLM, and how many texts its plan needs: SmolLM2 on GSM8K by default.
+
+1. For each profile size (nested seeded subsets of the SFT task's training texts, after the chat template, exactly
+   what ``gelora train --method gelora`` profiles): profile seconds (forward passes vs ID estimation), plan seconds
+   for the budget rule and the lower-bound rule, the ranks, the ranks from the ends of the bootstrap intervals, and
+   how many blocks change rank between consecutive sizes.
+2. The share of GeLoRA's profile + plan in a whole SFT run: the median optimizer-step time of a few steps of the same
+   run with ``--method lora`` (the runner's own ``median_step_seconds``) times the run's steps, against the profile
+   and budget plan of each size.
+3. Figures of the profile and both plans at the largest size (``gelora.plots``).
+
+Usage: PYTHONPATH=src python benchmarks/llm_profile_cost.py [--model smollm2] [--data ../shared/data/gsm8k]
+           [--sizes 50,100,200,300] [--bootstrap 100] [--budget-rank 8] [--max-length 128] [--batch-size 4]
+           [--steps 60] [--timed-steps 3] [--seed 0] [--figures benchmarks/figures] [--out FILE.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import torch
+
+from gelora.options import PlanOptions, ProfileOptions
+from gelora.train.config import DataOptions, TrainConfig
+
+TARGET_SHARE = 0.10  # the issue's target for profile + plan time in a whole run
+FIGURE_PREFIX = "smollm2_gsm8k"
+
+
+def train_config(args: argparse.Namespace, out: str, **overrides) -> TrainConfig:
+    """The benchmark's SFT run (``gelora train MODEL --task sft --data DATA ...``), with ``overrides``."""
+    data = DataOptions(data=args.data, prompt_column="question", completion_column="answer")
+    settings = dict(model=args.model, task="sft", method="lora", out=out, batch_size=args.batch_size,
+                    max_length=args.max_length, seed=args.seed, data_options=data, progress=False)
+    return TrainConfig(**(settings | overrides))
+
+
+def plan_options(budget_rank: int) -> dict[str, PlanOptions]:
+    """The two rules measured: the budget rule at uniform LoRA's parameters, and the lower-bound rule's defaults."""
+    return {"budget": PlanOptions(rule="budget", budget_rank=budget_rank), "lower-bound": PlanOptions()}
+
+
+def changed_blocks(before: list[int], after: list[int]) -> int:
+    """How many blocks have a different rank in ``after`` than in ``before``."""
+    if len(before) != len(after):
+        raise ValueError(f"plans of {len(before)} and {len(after)} blocks cannot be compared")
+    return sum(a != b for a, b in zip(before, after))
+
+
+def cost_share(gelora_seconds: float, step_seconds: float, steps: int) -> float:
+    """GeLoRA's profile + plan seconds as a share of the whole run: that plus ``steps`` training steps."""
+    return gelora_seconds / (gelora_seconds + step_seconds * steps)
+
+
+def measure_size(model, tokenizer, texts: list[tuple[str, ...]], num_samples: int, args) -> dict:
+    """Profile ``num_samples`` texts and plan with every rule, as the ``gelora`` method does; seconds of each part."""
+    from gelora.train.methods.gelora import plan_from_profile, profile_texts
+
+    options = ProfileOptions(pooling="tokens", num_samples=num_samples, bootstrap=args.bootstrap)
+    profile, profile_seconds = profile_texts(
+        model, tokenizer, texts, options, seed=args.seed, max_length=args.max_length, batch_size=args.batch_size,
+        model_name=args.model, data={"task": f"sft ({Path(args.data).name})", "split": "train"},
+    )
+    plans = {rule: plan_from_profile(profile, model, opts) for rule, opts in plan_options(args.budget_rank).items()}
+    return {
+        "num_samples": num_samples,
+        "n_points": profile.n_points,
+        "profile_seconds": profile_seconds,
+        **profile.timings,
+        "dimensions": profile.dimensions,
+        "profile": profile,
+        "plans": {rule: plan for rule, (plan, _) in plans.items()},
+        "plan_seconds": {rule: seconds for rule, (_, seconds) in plans.items()},
+    }
+
+
+def step_seconds(args) -> float:
+    """Median optimizer-step seconds of ``--timed-steps`` steps of the benchmark's run with uniform LoRA."""
+    from gelora.train import runner
+
+    with tempfile.TemporaryDirectory(prefix="llm-cost-") as out:
+        metrics = runner.train(train_config(args, out, rank=args.budget_rank, max_steps=args.timed_steps,
+                                            max_eval_samples=args.batch_size, eval_every_epoch=False))
+    return metrics["median_step_seconds"]
+
+
+def stability(rows: list[dict], rule: str) -> list[dict]:
+    """Per size: the rule's ranks, its CI-end ranks, blocks changed since the previous size and vs the largest."""
+    last = rows[-1]["plans"][rule].ranks
+    out, previous = [], None
+    for row in rows:
+        plan = row["plans"][rule]
+        out.append({
+            "num_samples": row["num_samples"],
+            "ranks": plan.ranks,
+            "ci_ranks": plan.ci_ranks,
+            "ci_ends_differ": changed_blocks(plan.ci_ranks["conservative"], plan.ci_ranks["liberal"]),
+            "changed_vs_previous": None if previous is None else changed_blocks(previous, plan.ranks),
+            "changed_vs_largest": changed_blocks(plan.ranks, last),
+        })
+        previous = plan.ranks
+    return out
+
+
+def _ranks(ranks: list[int]) -> str:
+    return " ".join(map(str, ranks))
+
+
+def cost_table(rows: list[dict], step_s: float, args) -> list[str]:
+    lines = [f"| texts | points per boundary | forward s | estimate s | profile s | plan s (budget / lower-bound) "
+             f"| share of a {args.steps}-step run |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        plan_s = row["plan_seconds"]
+        share = cost_share(row["profile_seconds"] + plan_s["budget"], step_s, args.steps)
+        lines.append(f"| {row['num_samples']} | {row['n_points']:,} | {row['forward_s']:.1f} | {row['estimate_s']:.1f} "
+                     f"| {row['profile_seconds']:.1f} | {plan_s['budget']:.2f} / {plan_s['lower-bound']:.2f} "
+                     f"| {share:.1%} |")
+    return lines
+
+
+def stability_table(rows: list[dict], rule: str) -> list[str]:
+    lines = [f"{rule} rule:", "", "| texts | ranks (block 0 ..) | conservative CI end | liberal CI end | blocks "
+             "whose CI ends differ | changed vs previous size | changed vs largest |", "|---:|---|---|---|---:|---:|---:|"]
+    for s in stability(rows, rule):
+        previous = "-" if s["changed_vs_previous"] is None else s["changed_vs_previous"]
+        lines.append(f"| {s['num_samples']} | {_ranks(s['ranks'])} | {_ranks(s['ci_ranks']['conservative'])} "
+                     f"| {_ranks(s['ci_ranks']['liberal'])} | {s['ci_ends_differ']} | {previous} "
+                     f"| {s['changed_vs_largest']} |")
+    return lines
+
+
+def save_figures(row: dict, folder: Path) -> list[Path]:
+    """The profile and both plans of one size, as small PNGs."""
+    from gelora.plots import plot_plan, plot_profile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{FIGURE_PREFIX}_profile.png"]
+    plot_profile(row["profile"], paths[0])
+    for rule, plan in row["plans"].items():
+        paths.append(folder / f"{FIGURE_PREFIX}_plan_{rule.replace('-', '_')}.png")
+        plot_plan(plan, row["profile"], paths[-1])
+    return paths
+
+
+def report(rows: list[dict], step_s: float, args, load: tuple[float, float]) -> list[str]:
+    largest = rows[-1]
+    gelora_s = largest["profile_seconds"] + largest["plan_seconds"]["budget"]
+    share = cost_share(gelora_s, step_s, args.steps)
+    verdict = "within" if share <= TARGET_SHARE else "ABOVE"
+    return [
+        f"{args.model} on {args.data}: tokens pooling (8 per text), TwoNN, {args.bootstrap} bootstrap resamples, "
+        f"max_length {args.max_length}, batch {args.batch_size}, seed {args.seed}; {platform.node()}, "
+        f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, load average {load[0]:.2f} before, "
+        f"{load[1]:.2f} after; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        "",
+        f"Training step (uniform LoRA r={args.budget_rank}, median of {args.timed_steps} steps): {step_s:.2f} s, "
+        f"so {args.steps} steps take {step_s * args.steps:.0f} s.",
+        "",
+        *cost_table(rows, step_s, args),
+        "",
+        f"At {largest['num_samples']} texts GeLoRA's profile + plan take {gelora_s:.0f} s, {share:.1%} of the "
+        f"{args.steps}-step run: {verdict} the {TARGET_SHARE:.0%} target.",
+        "",
+        *stability_table(rows, "budget"),
+        "",
+        *stability_table(rows, "lower-bound"),
+    ]
+
+
+def _json(rows: list[dict], step_s: float, args) -> dict:
+    keep = [{k: v for k, v in row.items() if k not in ("profile", "plans")} for row in rows]
+    return {"args": vars(args), "step_seconds": step_s, "sizes": keep,
+            "stability": {rule: stability(rows, rule) for rule in plan_options(args.budget_rank)}}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="smollm2")
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k"))
+    parser.add_argument("--sizes", default="50,100,200,300", help="profile sizes, ascending (texts)")
+    parser.add_argument("--bootstrap", type=int, default=100)
+    parser.add_argument("--budget-rank", type=int, default=8)
+    parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=60, help="optimizer steps of the whole run")
+    parser.add_argument("--timed-steps", type=int, default=3, help="steps measured for the step time")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--figures", default=str(Path(__file__).resolve().parent / "figures"))
+    parser.add_argument("--out", help="also write the numbers as JSON here")
+    args = parser.parse_args(argv)
+    args.sizes = sorted(int(s) for s in args.sizes.split(","))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    from gelora.models import load_tokenizer
+    from gelora.train.tasks import make_task
+
+    args = parse_args(argv)
+    load_before = os.getloadavg()[0]
+    step_s = step_seconds(args)
+    with tempfile.TemporaryDirectory(prefix="llm-cost-") as out:
+        task = make_task(train_config(args, out))
+        tokenizer = load_tokenizer(args.model)
+        texts = task.load(tokenizer).profile_texts  # the chat-templated training texts the gelora method profiles
+        model = task.build_model()
+    rows = [measure_size(model, tokenizer, texts, n, args) for n in args.sizes]
+    lines = report(rows, step_s, args, (load_before, os.getloadavg()[0]))
+    figures = save_figures(rows[-1], Path(args.figures))
+    print("\n".join(lines + ["", "Figures: " + ", ".join(map(str, figures))]))
+    if args.out:
+        Path(args.out).write_text(json.dumps(_json(rows, step_s, args), indent=2))
+
+
+if __name__ == "__main__":
+    main()
