@@ -58,8 +58,9 @@ def test_main_times_profiles_plans_and_steps_and_compares_sizes(gsm8k_like, tmp_
     for s in sizes:
         assert 20 <= s["n_points"] <= 8 * s["num_samples"]
         assert s["forward_s"] + s["estimate_s"] <= s["profile_seconds"] + 0.01
+        assert s["profile_cpu_seconds"] > 0 and set(s["plan_cpu_seconds"]) == {"budget", "lower-bound"}
         assert len(s["dimensions"]) == 3  # embeddings + 2 blocks
-    assert result["step_seconds"] > 0
+    assert result["step_seconds"]["wall"] > 0 and result["step_seconds"]["cpu"] > 0
     for rule, rows in result["stability"].items():
         first, last = rows
         assert first["changed_vs_previous"] is None and last["changed_vs_largest"] == 0
@@ -70,6 +71,9 @@ def test_main_times_profiles_plans_and_steps_and_compares_sizes(gsm8k_like, tmp_
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
         "smollm2_gsm8k_plan_budget.png", "smollm2_gsm8k_plan_lower_bound.png", "smollm2_gsm8k_profile.png"]
     printed = capsys.readouterr().out
-    share = cost.cost_share(sizes[-1]["profile_seconds"] + sizes[-1]["plan_seconds"]["budget"],
-                            result["step_seconds"], 60)
-    assert f"{share:.1%} of the 60-step run" in printed
+    largest = sizes[-1]
+    wall = cost.cost_share(largest["profile_seconds"] + largest["plan_seconds"]["budget"],
+                           result["step_seconds"]["wall"], 60)
+    cpu = cost.cost_share(largest["profile_cpu_seconds"] + largest["plan_cpu_seconds"]["budget"],
+                          result["step_seconds"]["cpu"], 60)
+    assert f"{wall:.1%} ({cpu:.1%}) of the 60-step run" in printed
