@@ -100,6 +100,12 @@ def gelora_seconds(row: dict) -> dict[str, float]:
             "cpu": row["profile_cpu_seconds"] + row["plan_cpu_seconds"]["budget"]}
 
 
+def shares(row: dict, step_s: dict[str, float], steps: int) -> dict[str, float]:
+    """``cost_share`` of one size's profile + budget plan in a run of ``steps`` steps, by wall and by CPU time."""
+    spent = gelora_seconds(row)
+    return {kind: cost_share(spent[kind], step_s[kind], steps) for kind in spent}
+
+
 def step_seconds(args) -> dict[str, float]:
     """Median optimizer-step seconds of ``--timed-steps`` steps of the benchmark's run with uniform LoRA: wall (the
     runner's ``median_step_seconds``) and CPU (timed around the runner's ``training_step``)."""
@@ -145,20 +151,20 @@ def _ranks(ranks: list[int]) -> str:
 
 
 def cost_table(rows: list[dict], step_s: dict[str, float], args) -> list[str]:
-    lines = [f"| texts | points per boundary | forward s | estimate s | profile s (CPU s) | plan s (budget / lower-bound) "
-             f"| share of a {args.steps}-step run: wall (CPU) |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [f"| texts | points per boundary | forward s | estimate s | profile s (CPU s) | plan s (budget / "
+             f"lower-bound) | share of a {args.steps}-step run: wall (CPU) |", "|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
-        plan_s, spent = row["plan_seconds"], gelora_seconds(row)
-        share = {kind: cost_share(spent[kind], step_s[kind], args.steps) for kind in spent}
-        lines.append(f"| {row['num_samples']} | {row['n_points']:,} | {row['forward_s']:.1f} | {row['estimate_s']:.1f} "
-                     f"| {row['profile_seconds']:.1f} ({row['profile_cpu_seconds']:.1f}) "
-                     f"| {plan_s['budget']:.2f} / {plan_s['lower-bound']:.2f} | {share['wall']:.1%} ({share['cpu']:.1%}) |")
+        plan_s, share = row["plan_seconds"], shares(row, step_s, args.steps)
+        lines.append(f"| {row['num_samples']} | {row['n_points']:,} | {row['forward_s']:.1f} | {row['estimate_s']:.1f}"
+                     f" | {row['profile_seconds']:.1f} ({row['profile_cpu_seconds']:.1f}) | {plan_s['budget']:.2f} / "
+                     f"{plan_s['lower-bound']:.2f} | {share['wall']:.1%} ({share['cpu']:.1%}) |")
     return lines
 
 
 def stability_table(rows: list[dict], rule: str) -> list[str]:
     lines = [f"{rule} rule:", "", "| texts | ranks (block 0 ..) | conservative CI end | liberal CI end | blocks "
-             "whose CI ends differ | changed vs previous size | changed vs largest |", "|---:|---|---|---|---:|---:|---:|"]
+             "whose CI ends differ | changed vs previous size | changed vs largest |",
+             "|---:|---|---|---|---:|---:|---:|"]
     for s in stability(rows, rule):
         previous = "-" if s["changed_vs_previous"] is None else s["changed_vs_previous"]
         lines.append(f"| {s['num_samples']} | {_ranks(s['ranks'])} | {_ranks(s['ci_ranks']['conservative'])} "
@@ -182,23 +188,23 @@ def save_figures(row: dict, folder: Path) -> list[Path]:
 
 def report(rows: list[dict], step_s: dict[str, float], args, load: tuple[float, float]) -> list[str]:
     largest = rows[-1]
-    spent = gelora_seconds(largest)
-    share = {kind: cost_share(spent[kind], step_s[kind], args.steps) for kind in spent}
+    spent, share = gelora_seconds(largest), shares(largest, step_s, args.steps)
     verdict = "within" if max(share.values()) <= TARGET_SHARE else "ABOVE"
     return [
-        f"{args.model} on {args.data}: tokens pooling (8 per text), TwoNN, {args.bootstrap} bootstrap resamples, "
-        f"max_length {args.max_length}, batch {args.batch_size}, seed {args.seed}; {platform.node()}, "
-        f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, load average {load[0]:.2f} before, "
-        f"{load[1]:.2f} after; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"{args.model} on {args.data}: tokens pooling ({ProfileOptions().tokens_per_sequence} per text), TwoNN, "
+        f"{args.bootstrap} bootstrap resamples, max_length {args.max_length}, batch {args.batch_size}, "
+        f"seed {args.seed}; {platform.node()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, "
+        f"load average {load[0]:.2f} before, {load[1]:.2f} after; "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
         "",
-        f"Training step (uniform LoRA r={args.budget_rank}, median of {args.timed_steps} steps): {step_s['wall']:.2f} s "
-        f"wall ({step_s['cpu']:.2f} CPU s), so {args.steps} steps take {step_s['wall'] * args.steps:.0f} s "
+        f"Training step (uniform LoRA r={args.budget_rank}, median of {args.timed_steps} steps): {step_s['wall']:.2f} "
+        f"s wall ({step_s['cpu']:.2f} CPU s), so {args.steps} steps take {step_s['wall'] * args.steps:.0f} s "
         f"({step_s['cpu'] * args.steps:.0f} CPU s).",
         "",
         *cost_table(rows, step_s, args),
         "",
-        f"At {largest['num_samples']} texts GeLoRA's profile + plan take {spent['wall']:.0f} s ({spent['cpu']:.0f} CPU s), "
-        f"{share['wall']:.1%} ({share['cpu']:.1%}) of the {args.steps}-step run: {verdict} the {TARGET_SHARE:.0%} "
+        f"At {largest['num_samples']} texts GeLoRA's profile + plan take {spent['wall']:.0f} s ({spent['cpu']:.0f} CPU "
+        f"s), {share['wall']:.1%} ({share['cpu']:.1%}) of the {args.steps}-step run: {verdict} the {TARGET_SHARE:.0%} "
         "target.",
         "",
         *stability_table(rows, "budget"),

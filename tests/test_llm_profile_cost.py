@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-from helpers import make_llama, make_tokenizer, prompt_completion_rows
+from helpers import load_script, make_sft_folder
 
 
-def _load_script():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "llm_profile_cost.py"
-    spec = importlib.util.spec_from_file_location("llm_profile_cost", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-cost = _load_script()
+cost = load_script("llm_profile_cost")
 
 
 def test_changed_blocks_counts_differing_ranks():
@@ -36,15 +26,7 @@ def test_cost_share_is_gelora_time_over_the_whole_run():
 @pytest.fixture(scope="module")
 def gsm8k_like(tmp_path_factory) -> dict[str, str]:
     """A tiny random Llama with a chat template, and question/answer files in GSM8K's columns."""
-    root = tmp_path_factory.mktemp("llm-cost")
-    tok = make_tokenizer()
-    make_llama(len(tok)).save_pretrained(root / "model")
-    tok.save_pretrained(root / "model")
-    (root / "data").mkdir()
-    for split, n, seed in (("train", 24, 0), ("test", 8, 1)):
-        rows = [{"question": r["prompt"], "answer": r["completion"]} for r in prompt_completion_rows(n, seed)]
-        (root / "data" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return {"model": str(root / "model"), "data": str(root / "data")}
+    return make_sft_folder(tmp_path_factory.mktemp("llm-cost"), n_train=24)
 
 
 def test_main_times_profiles_plans_and_steps_and_compares_sizes(gsm8k_like, tmp_path, capsys):

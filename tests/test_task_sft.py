@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from helpers import make_llama, make_tokenizer, prompt_completion_rows, tiny_config
+from helpers import make_sft_folder, tiny_config
 
 from gelora.cli import main
 from gelora.errors import GeloraError
@@ -17,15 +17,7 @@ from gelora.train.config import DataOptions
 @pytest.fixture(scope="module")
 def chat_model(tmp_path_factory) -> dict[str, str]:
     """A saved tiny random Llama with a chat-template tokenizer, and question/answer files (GSM8K's columns)."""
-    root = tmp_path_factory.mktemp("sft")
-    tok = make_tokenizer()
-    make_llama(len(tok)).save_pretrained(root / "model")
-    tok.save_pretrained(root / "model")
-    for split, n, seed in (("train", 24, 0), ("test", 8, 1)):
-        rows = [{"question": r["prompt"], "answer": r["completion"]} for r in prompt_completion_rows(n, seed)]
-        (root / "data").mkdir(exist_ok=True)
-        (root / "data" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return {"model": str(root / "model"), "data_dir": None, "data": str(root / "data")}
+    return make_sft_folder(tmp_path_factory.mktemp("sft"))
 
 
 def sft_config(chat_model, out, **data):
