@@ -8,7 +8,8 @@
    run with ``--method lora`` (the runner's own ``median_step_seconds``) times the run's steps, against the profile
    and budget plan of each size. Wall seconds, and the process's CPU seconds (all its threads), which other jobs on
    shared cores inflate far less: the CPU share is the one to trust on a busy machine.
-3. Figures of the profile and both plans at the largest size (``gelora.plots``).
+3. Figures of the profile and both plans at the largest size (``gelora.plots``), named after the model and the data
+   folder (``smollm2_gsm8k_profile.png`` ...).
 
 Usage: PYTHONPATH=src python benchmarks/llm_profile_cost.py [--model smollm2] [--data ../shared/data/gsm8k]
            [--sizes 50,100,200,300] [--bootstrap 100] [--budget-rank 8] [--max-length 128] [--batch-size 4]
@@ -33,7 +34,6 @@ from gelora.options import PlanOptions, ProfileOptions
 from gelora.train.config import DataOptions, TrainConfig
 
 TARGET_SHARE = 0.10  # the issue's target for profile + plan time in a whole run
-FIGURE_PREFIX = "smollm2_gsm8k"
 
 
 def train_config(args: argparse.Namespace, out: str, **overrides) -> TrainConfig:
@@ -173,15 +173,15 @@ def stability_table(rows: list[dict], rule: str) -> list[str]:
     return lines
 
 
-def save_figures(row: dict, folder: Path) -> list[Path]:
-    """The profile and both plans of one size, as small PNGs."""
+def save_figures(row: dict, folder: Path, prefix: str) -> list[Path]:
+    """The profile and both plans of one size, as small PNGs named ``PREFIX_profile.png``, ``PREFIX_plan_RULE.png``."""
     from gelora.plots import plot_plan, plot_profile
 
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / f"{FIGURE_PREFIX}_profile.png"]
+    paths = [folder / f"{prefix}_profile.png"]
     plot_profile(row["profile"], paths[0])
     for rule, plan in row["plans"].items():
-        paths.append(folder / f"{FIGURE_PREFIX}_plan_{rule.replace('-', '_')}.png")
+        paths.append(folder / f"{prefix}_plan_{rule.replace('-', '_')}.png")
         plot_plan(plan, row["profile"], paths[-1])
     return paths
 
@@ -223,7 +223,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k"))
-    parser.add_argument("--sizes", default="50,100,200,300", help="profile sizes, ascending (texts)")
+    parser.add_argument("--sizes", default="50,100,200,300", help="profile sizes in texts, comma-separated")
     parser.add_argument("--bootstrap", type=int, default=100)
     parser.add_argument("--budget-rank", type=int, default=8)
     parser.add_argument("--max-length", type=int, default=128)
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         model = task.build_model()
     rows = [measure_size(model, tokenizer, texts, n, args) for n in args.sizes]
     lines = report(rows, step_s, args, (load_before, os.getloadavg()[0]))
-    figures = save_figures(rows[-1], Path(args.figures))
+    figures = save_figures(rows[-1], Path(args.figures), f"{Path(args.model).name}_{Path(args.data).name}")
     print("\n".join(lines + ["", "Figures: " + ", ".join(map(str, figures))]))
     if args.out:
         Path(args.out).write_text(json.dumps(_json(rows, step_s, args), indent=2))

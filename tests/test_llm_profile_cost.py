@@ -51,7 +51,7 @@ def test_main_times_profiles_plans_and_steps_and_compares_sizes(gsm8k_like, tmp_
         for row in rows:
             assert len(row["ranks"]) == 2 and set(row["ci_ranks"]) == {"conservative", "liberal"}
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
-        "smollm2_gsm8k_plan_budget.png", "smollm2_gsm8k_plan_lower_bound.png", "smollm2_gsm8k_profile.png"]
+        "model_data_plan_budget.png", "model_data_plan_lower_bound.png", "model_data_profile.png"]
     printed = capsys.readouterr().out
     largest = sizes[-1]
     wall = cost.cost_share(largest["profile_seconds"] + largest["plan_seconds"]["budget"],
