@@ -1,4 +1,3 @@
-import json
 import logging
 import os
 import warnings
@@ -6,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_glue_dir, make_llama, make_tiny_model, make_tokenizer, prompt_completion_rows
+from helpers import make_glue_dir, make_sft_folder, make_tiny_model
 
 from gelora.logs import LIBRARIES
 
@@ -41,15 +40,7 @@ def tiny(tmp_path_factory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def chat_model(tmp_path_factory) -> dict[str, str]:
     """A saved tiny random Llama with a chat-template tokenizer, and question/answer files (GSM8K's columns)."""
-    root = tmp_path_factory.mktemp("sft")
-    tok = make_tokenizer()
-    make_llama(len(tok)).save_pretrained(root / "model")
-    tok.save_pretrained(root / "model")
-    for split, n, seed in (("train", 24, 0), ("test", 8, 1)):
-        rows = [{"question": r["prompt"], "answer": r["completion"]} for r in prompt_completion_rows(n, seed)]
-        (root / "data").mkdir(exist_ok=True)
-        (root / "data" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return {"model": str(root / "model"), "data_dir": None, "data": str(root / "data")}
+    return make_sft_folder(tmp_path_factory.mktemp("sft"))
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ costly ones into session fixtures. Everything is sized to run fast on 2 shared C
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import random
 from pathlib import Path
@@ -271,3 +272,25 @@ def prompt_completion_rows(n: int, seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
     return [{"prompt": sentence(rng) + " ?", "completion": sentence(rng) + " #### " + str(rng.randint(0, 99))}
             for _ in range(n)]
+
+
+def make_sft_folder(root: Path, n_train: int = 24, n_eval: int = 8) -> dict[str, str]:
+    """A saved tiny random Llama with a chat-template tokenizer under ``root/model``, and question/answer files
+    (GSM8K's columns) under ``root/data``: ``{"model", "data_dir", "data"}`` for ``tiny_config``."""
+    tok = make_tokenizer()
+    make_llama(len(tok)).save_pretrained(root / "model")
+    tok.save_pretrained(root / "model")
+    (root / "data").mkdir(exist_ok=True)
+    for split, n, seed in (("train", n_train, 0), ("test", n_eval, 1)):
+        rows = [{"question": r["prompt"], "answer": r["completion"]} for r in prompt_completion_rows(n, seed)]
+        (root / "data" / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return {"model": str(root / "model"), "data_dir": None, "data": str(root / "data")}
+
+
+def load_script(name: str):
+    """``benchmarks/<name>.py`` as a module (the benchmark scripts are not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

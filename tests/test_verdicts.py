@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-from helpers import ok_row
+from helpers import load_script, ok_row
 from scipy.stats import ttest_ind
 
 from gelora.bench.results import RESULTS_FILE, ResultsLog
 
-
-def _load_script():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "verdicts.py"
-    spec = importlib.util.spec_from_file_location("verdicts", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-verdicts = _load_script()
+verdicts = load_script("verdicts")
 
 GELORA = [0.60, 0.55, 0.65]  # per seed
 LORA = [0.58, 0.50, 0.60]
