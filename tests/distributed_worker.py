@@ -30,7 +30,8 @@ def train_config(model: str, glue: str, out: Path, method: str, batch_size: int,
         method=method,
         batch_size=batch_size,
         max_eval_samples=22,  # not a multiple of 8: the last evaluation batch is padded, then de-duplicated
-        lora_dropout=0.0,
+        # no dropout, so 1 and 2 processes agree (for the methods that have it)
+        **({"lora_dropout": 0.0} if "lora_dropout" in method_class(method).uses_options else {}),
         profile_options=ProfileOptions(num_samples=32 if method_class(method).uses_plan else 1000),
     )
     return tiny_config({"model": model, "data_dir": glue}, out, **(settings | overrides))

@@ -58,7 +58,7 @@ class ParityTask(SequenceClassification):
 def test_a_task_is_one_class_and_one_registry_line(tiny, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(tasks.TASKS, "parity", ParityTask)
     argv = ["train", tiny["model"], "--task", "parity", "--method", "gelora", "--out", str(tmp_path / "run"),
-            "--max-steps", "2", "--batch-size", "8", "--num-samples", "40", "--no-progress"]
+            "--max-steps", "2", "--batch-size", "8", "--num-samples", "40", "--max-length", "24", "--no-progress"]
     assert main(argv) == 0, capsys.readouterr().err
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["task"] == "parity" and metrics["metric"] == "accuracy" and metrics["eval_samples"] == 8

@@ -34,7 +34,7 @@ def _ratio(x: float | None) -> str:
 def task_metrics(rows: list[dict[str, Any]], task: str) -> tuple[str, str | None, bool]:
     """The task's main metric, its second score (or None) and whether larger is better, as its runs reported them."""
     row = next(r for r in rows if r["task"] == task)
-    return row["metric"], row.get("secondary_metric"), row.get("greater_is_better", True)
+    return row.get("metric", "score"), row.get("secondary_metric"), row.get("greater_is_better", True)
 
 
 def task_table(task: str, cells: list[Aggregate], metric: str, second: str | None) -> list[str]:
