@@ -21,6 +21,7 @@ from pathlib import Path
 # What gpu_check.sh imports (distribution names); the device image lacks some, which travel as wheels in .whl/.
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "datasets", "scikit-dimension", "scikit-learn", "scipy",
             "numpy", "pyarrow", "fsspec", "huggingface-hub", "safetensors", "tokenizers", "matplotlib")
+IMPORTS = ("datasets", "skdim", "peft", "accelerate", "gelora.train.runner", "gelora.bench")
 
 # Llama-3.2-1B's shape (1.24e9 parameters with tied embeddings); TINY is the test suite's 2-block decoder.
 LLAMA_1B = dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
@@ -31,18 +32,23 @@ LLAMA_TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num
 
 
 def env() -> None:
-    """Print each package's version; exit 1 naming the missing ones (the check cannot run without them)."""
-    missing = []
+    """Print each package's version and whether the modules the parts use import; exit 1 naming what fails."""
+    failed = []
     for name in PACKAGES:
         try:
             print(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
-            missing.append(name)
+            failed.append(f"{name} (not installed)")
+    for module in IMPORTS:  # installed is not enough: a wheel may not work with the image's versions
+        try:
+            importlib.import_module(module)
+        except Exception as e:  # any import failure is what this check is for
+            failed.append(f"import {module}: {type(e).__name__}: {e}")
     import torch
 
     print(f"python {sys.version.split()[0]}; CUDA: {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}")
-    if missing:
-        sys.exit(f"missing: {', '.join(missing)} (carry them as wheels in .whl, see gpu_check.sh)")
+    if failed:
+        sys.exit("failing: " + "; ".join(failed) + " (carry wheels in .whl, see gpu_check.sh)")
 
 
 def float32(src: Path, dst: Path) -> None:

@@ -13,7 +13,7 @@
 #      PY=.venv/bin/python bash benchmarks/gpu_check.sh --prepare
 #    -> .carry/{minilm,glue} (../shared/tools/device-carry.sh), .carry/gsm8k (2,048 + 64 rows),
 #       .whl/ (datasets, dill, multiprocess, scikit-dimension: not on the device image)
-# 2. On the device, one call (the script stops itself after TOTAL_SECONDS=570; parts: `... gpu_check.sh id sft`):
+# 2. On the device, one call (the script stops itself after TOTAL_SECONDS=560; parts: `... gpu_check.sh id sft`):
 #      run(command="bash benchmarks/gpu_check.sh", carry=[".carry", ".whl"], timeout_s=600)
 # Dry run on the CPU at tiny sizes (tiny random Llama, 64 rows, 1 seed, N = 2,000 points), a few minutes:
 #      PY=.venv/bin/python bash benchmarks/gpu_check.sh --dry-run      (or TINY=1)
@@ -68,10 +68,10 @@ if [[ $MODE == dry-run ]]; then
   GLUE_SIZE=(--epochs 1 --max-train-samples 64 --max-eval-samples 64 --max-length 64 --profile-samples 64)
   SFT_SIZE=(--max-length 128 --batch-size 2 --max-steps 3 --max-train-samples 64 --max-eval-samples 8)
 else
-  TOTAL_SECONDS=${TOTAL_SECONDS:-570} ID_SECONDS=${ID_SECONDS:-100} SFT_SECONDS=${SFT_SECONDS:-120}
+  TOTAL_SECONDS=${TOTAL_SECONDS:-560} ID_SECONDS=${ID_SECONDS:-100} SFT_SECONDS=${SFT_SECONDS:-120}
   SHAPES=10000x768,100000x4096 REPEATS=3 SEEDS=(0 1 2) LLAMA=()
   GLUE_SIZE=(--epochs 3 --max-length 128 --profile-samples 1000)
-  SFT_SIZE=(--max-length 1024 --batch-size 8 --max-steps 40 --max-train-samples 2048 --max-eval-samples 16)
+  SFT_SIZE=(--max-length 1024 --batch-size 8 --max-steps 30 --max-train-samples 2048 --max-eval-samples 16)
   if [[ -d .whl ]]; then  # packages the device image lacks
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$WORK/site" .whl/*.whl \
       && export PYTHONPATH="src:$WORK/site"
@@ -84,11 +84,11 @@ budget() {
   (( left < $1 )) && echo "$left" || echo "$1"
 }
 
-# within CMD...: CMD stopped (SIGINT, then SIGKILL 20 s later) at the end of the running part's budget.
+# within CMD...: CMD stopped (SIGINT, then SIGKILL 10 s later) at the end of the running part's budget.
 within() {
   local left=$((PART_END - SECONDS))
   (( left > 0 )) || return 124
-  timeout --signal=INT --kill-after=20 "$left" "$@"
+  timeout --signal=INT --kill-after=10 "$left" "$@"
 }
 
 # run_part NAME SECONDS FUNCTION: the part, its time and exit status in timings.txt.
@@ -129,19 +129,18 @@ GLUE=(--tasks rte,mrpc,stsb --methods lora,gelora,geolora,adalora --budget-rank 
 
 # One bench per seed, side by side; their runs are merged into one folder and reported together.
 part_glue() {
-  local seed status=0
+  local seed status=0 threads=$(( $(nproc) / ${#SEEDS[@]} ))
   # .carry/minilm holds float16 weights, which Transformers would train as they are (see gpu_check.py).
   within "$PY" benchmarks/gpu_check.py float32 .carry/minilm "$WORK/minilm" || return
   for seed in "${SEEDS[@]}"; do
-    OMP_NUM_THREADS=4 within "$PY" -m gelora bench --model "$WORK/minilm" "${GLUE[@]}" "${GLUE_SIZE[@]}" \
-      --seeds "$seed" --out "$WORK/glue-s$seed" > "$WORK/glue-s$seed.log" 2>&1 &
+    OMP_NUM_THREADS=$(( threads > 0 ? threads : 1 )) within "$PY" -m gelora bench --model "$WORK/minilm" \
+      "${GLUE[@]}" "${GLUE_SIZE[@]}" --seeds "$seed" --out "$WORK/glue-s$seed" 2>&1 | sed -u "s/^/[seed $seed] /" &
   done
   for seed in "${SEEDS[@]}"; do
     wait -n || status=$?
   done
   mkdir -p "$WORK/glue"
   for seed in "${SEEDS[@]}"; do
-    echo "-- seed $seed" && cat "$WORK/glue-s$seed.log"
     cp -rn "$WORK/glue-s$seed/." "$WORK/glue/"
   done
   return "$status"
@@ -158,13 +157,13 @@ DEADLINE=$((SECONDS + TOTAL_SECONDS)) GLUE_SECONDS=${GLUE_SECONDS:-$TOTAL_SECOND
 echo "gpu_check.sh $MODE: parts ${PARTS[*]}, $(date -u)"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
   "$PY" benchmarks/gpu_check.py env; } | tee "$OUT/env.txt"
-(( PIPESTATUS[0] == 0 )) || echo "missing packages: the parts that import them will fail"
+(( PIPESTATUS[0] == 0 )) || echo "env: see the failing line above; the parts that need it will fail"
 : > "$OUT/timings.txt"
 for part in "${PARTS[@]}"; do
   case "$part" in
     id) run_part id "$(budget "$ID_SECONDS" 300)" part_id ;;
     sft) run_part sft "$(budget "$SFT_SECONDS" 180)" part_sft ;;
-    glue) run_part glue "$(budget "$GLUE_SECONDS" 30)" part_glue
+    glue) run_part glue "$(budget "$GLUE_SECONDS" 45)" part_glue
           run_part glue-report "$(budget 60 0)" glue_report ;;
   esac
 done
