@@ -15,6 +15,9 @@
 #       .whl/ (datasets, dill, multiprocess, scikit-dimension: not on the device image)
 # 2. On the device, one call (the script stops itself after TOTAL_SECONDS=560; parts: `... gpu_check.sh id sft`):
 #      run(command="bash benchmarks/gpu_check.sh", carry=[".carry", ".whl"], timeout_s=600)
+#    The command runs at most timeout_s or the session's device time left after the machine's start (1-2 min),
+#    whichever is less: with under ~12 min of budget_left_s in `status`, start it as
+#    "TOTAL_SECONDS=<budget_left_s - 180> bash benchmarks/gpu_check.sh". The 8 files of $OUT come back either way.
 # Dry run on the CPU at tiny sizes (tiny random Llama, 64 rows, 1 seed, N = 2,000 points), a few minutes:
 #      PY=.venv/bin/python bash benchmarks/gpu_check.sh --dry-run      (or TINY=1)
 # Outputs go to $OUT (the device tool's folder), else runs/gpu-check; bulky work files to $WORK.
@@ -59,7 +62,8 @@ WORK=${WORK:-/tmp/gpu-check-work}
 mkdir -p "$OUT" && rm -rf "$WORK" && mkdir -p "$WORK" || exit
 exec > >(tee -a "$OUT/check.log") 2>&1
 TEE=$!
-export PYTHONPATH=src PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+# Offline by design: the device reaches no hub, and a lookup that waits for a network would eat the budget.
+export PYTHONPATH=src PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 
 # Budgets in seconds (the dry run's are for 2 busy CPU cores); GLUE gets what the others leave.
 if [[ $MODE == dry-run ]]; then
@@ -113,15 +117,16 @@ part_id() {
 
 part_sft() {
   within "$PY" benchmarks/gpu_check.py llama "$WORK/llama" --tokenizer .carry/minilm "${LLAMA[@]}" || return
-  local method rows=()
+  local method status=0 rows=()
   for method in ${SFT_METHODS:-lora geolora}; do
     within "$PY" -m gelora train "$WORK/llama" --task sft --method "$method" --rank 16 --data .carry/gsm8k \
       --prompt-column question --completion-column answer --packing "${SFT_SIZE[@]}" --mixed-precision bf16 \
-      --no-eval-every-epoch --checkpoint-every 100000 --no-progress --out "$WORK/sft-$method" \
-      && rows+=("$method=$WORK/sft-$method")
+      --no-eval-every-epoch --checkpoint-every 100000 --no-progress --out "$WORK/sft-$method" || status=$?
+    # A finished run has its metrics.json, also when the budget's signal came while it was exiting.
+    [[ -f "$WORK/sft-$method/metrics.json" ]] && rows+=("$method=$WORK/sft-$method")
   done
-  (( ${#rows[@]} )) || return 1
-  "$PY" benchmarks/throughput_table.py "${rows[@]}" | tee "$OUT/sft.md"
+  (( ${#rows[@]} )) && "$PY" benchmarks/throughput_table.py "${rows[@]}" | tee "$OUT/sft.md"
+  return "$status"
 }
 
 GLUE=(--tasks rte,mrpc,stsb --methods lora,gelora,geolora,adalora --budget-rank 8 --batch-size 32
