@@ -19,8 +19,12 @@ if [[ -d .carry/bench && ! -e "$BENCH" ]]; then
   cp -r .carry/bench "$BENCH"
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader > "$OUT/device.txt" || true
+# .carry/minilm stores float16 weights, which Transformers 5 would train as they are: train a float32 copy (the same
+# path on every call, so a resumed bench keeps its settings).
+MODEL=/tmp/gelora-minilm-float32
+PYTHONPATH=src "$PY" benchmarks/gpu_check.py float32 .carry/minilm "$MODEL"
 METHODS=lora,gelora,gelora-lb,adalora,eva,full,geolora,gelora-geolora,gelora:pooling=mean,gelora:offset=0,gelora:offset=2
-CMD=(env PYTHONPATH=src "$PY" -m gelora bench --model .carry/minilm --tasks rte,mrpc,stsb,cola,sst2
+CMD=(env PYTHONPATH=src "$PY" -m gelora bench --model "$MODEL" --tasks rte,mrpc,stsb,cola,sst2
      --methods "$METHODS" --seeds 0,1,2 --budget-rank 8 --epochs 3 --batch-size 32 --max-length 128
      --profile-samples 1000 --data-dir .carry/glue --out "$BENCH")
 if [[ -n "${BENCH_SECONDS:-}" ]]; then
