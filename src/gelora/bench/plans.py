@@ -50,8 +50,8 @@ class PlanCache:
         """The plan of ``spec`` on ``task`` (profiling the model on the task's training texts if not done yet).
 
         The runner's own path (``profile_texts``, ``plan_from_profile``) on the runner's own model and texts: a bench
-        plan is the plan ``gelora train`` would make, profiled once per task and profile options and shared by
-        every seed.
+        plan is the plan ``gelora train --seed 0`` would make, profiled once per task and profile options and
+        shared by every seed (so the seeds differ in training only, not in their ranks).
         """
         folder = self.root / task.folder
         path = folder / f"{spec.folder}.plan.json"

@@ -90,6 +90,9 @@ class SupervisedFineTuning(Task):
         self.tokenizer = tokenizer
         self.evaluation = sft_columns(dataset, options.prompt_column, options.completion_column,
                                       where="the evaluation data")
+        if options.eval_generate and MESSAGES in self.evaluation.column_names:
+            raise GeloraError("--eval-generate answers prompts, and the evaluation data are conversations (messages); "
+                              "give prompt/completion evaluation data, or drop --eval-generate")
         scored = self._tokenize(self.evaluation, tokenizer)
         padded = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX)
         return TaskData(train=[], eval=scored.rows, collate=padded, eval_collate=padded, profile_texts=[],
@@ -153,8 +156,6 @@ class SupervisedFineTuning(Task):
         from gelora.train.tasks.generation import exact_match, generate_answers, gsm8k_answer
 
         rows = self.evaluation.select(range(min(self.config.data_options.eval_generate, len(self.evaluation))))
-        if MESSAGES in rows.column_names:
-            return {}  # conversations: no single prompt to answer
         answers = generate_answers(model, self.tokenizer, list(rows["prompt"]),
                                    max_new_tokens=self.config.data_options.max_new_tokens,
                                    batch_size=self.config.batch_size)
