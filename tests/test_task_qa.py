@@ -59,3 +59,16 @@ def test_qa_needs_data_and_a_stride_below_the_length(tiny, tmp_path):
     options = DataOptions(data="x.jsonl", doc_stride=64)
     with pytest.raises(GeloraError, match="--doc-stride"):
         runner.train(tiny_config(tiny, tmp_path / "run", task="qa", data_dir=None, data_options=options, max_length=64))
+
+
+def test_held_out_questions_share_no_context_with_training(tiny, tmp_path, squad_v2):
+    from datasets import Dataset
+
+    from gelora.train.tasks import make_task
+
+    rows = Dataset.from_list([json.loads(line) for line in (squad_v2 / "train.jsonl").read_text().splitlines()])
+    config = tiny_config(tiny, tmp_path / "run", task="qa", data_dir=None,
+                         data_options=DataOptions(data=str(squad_v2 / "train.jsonl"), eval_fraction=0.2))
+    train, evaluation = make_task(config).hold_out(rows, 0.2)
+    assert len(train) + len(evaluation) == len(rows) and len(evaluation) > 0
+    assert not set(train["context"]) & set(evaluation["context"])

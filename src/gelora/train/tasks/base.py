@@ -123,10 +123,16 @@ class Task:
         elif options.eval_split is not None or (split := _held_out_split(options.data, options.data_config)):
             evaluation = load_split(options.data, options.eval_split or split, options.data_config)
         else:
-            # A fixed split seed: runs of every --seed are scored on the same held-out rows.
-            parts = train.train_test_split(test_size=options.eval_fraction, seed=0)
-            train, evaluation = parts["train"], parts["test"]
+            train, evaluation = self.hold_out(train, options.eval_fraction)
         return first_rows(train, config.max_train_samples), first_rows(evaluation, config.max_eval_samples)
+
+    def hold_out(self, rows, fraction: float):
+        """``(train, eval)``: a seeded ``fraction`` of ``rows`` held out for evaluation.
+
+        The split seed is fixed, so runs of every ``--seed`` are scored on the same held-out rows.
+        """
+        parts = rows.train_test_split(test_size=fraction, seed=0)
+        return parts["train"], parts["test"]
 
     def load(self, tokenizer) -> TaskData:
         raise NotImplementedError

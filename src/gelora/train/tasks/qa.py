@@ -75,6 +75,19 @@ class QuestionAnswering(Task):
             self.config = replace(self.config, data_options=options)
         return super().load_splits()
 
+    def hold_out(self, rows, fraction: float):
+        """Held out by context, as SQuAD splits by article: no passage is read in training and in evaluation."""
+        import numpy as np
+
+        contexts = sorted(set(rows["context"]))
+        held = set(np.random.default_rng(0).permutation(len(contexts))[: max(1, round(fraction * len(contexts)))])
+        chosen = {contexts[i] for i in held}
+        evaluation = [i for i, context in enumerate(rows["context"]) if context in chosen]
+        if len(evaluation) == len(rows):
+            raise GeloraError("every row shares one context, so none is left to train on; give --eval-data")
+        training = sorted(set(range(len(rows))) - set(evaluation))
+        return rows.select(training), rows.select(evaluation)
+
     def load(self, tokenizer) -> TaskData:
         train, evaluation = self.load_splits()
         check_answers(train)
