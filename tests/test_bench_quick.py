@@ -65,3 +65,22 @@ def test_bench_task_names(tmp_path):
     assert parse_task("classify:x.csv", glue, None, "y").data.text_columns == ["text"]
     with pytest.raises(GeloraError, match="KIND:SOURCE"):
         parse_task("summarize:x.csv", glue, None, "label")
+
+
+def test_quick_bench_on_sft_gsm8k_beside_the_glue_folder(chat_model, tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    glue = tmp_path / "data" / "glue"
+    glue.mkdir(parents=True)
+    shutil.copytree(Path(chat_model["data"]), tmp_path / "data" / "gsm8k")  # question / answer, as GSM8K's
+    out = tmp_path / "bench"
+    argv = ["bench", "--quick", "--model", chat_model["model"], "--tasks", "sft:gsm8k", "--methods", "lora,gelora",
+            "--budget-rank", "2", "--max-length", "48", "--profile-samples", "24", "--data-dir", str(glue),
+            "--out", str(out)]
+    assert main(argv) == 0, capsys.readouterr().err
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {(r["task"], r["method"], r["metric"], r["greater_is_better"]) for r in rows} == {
+        ("sft:gsm8k", "lora", "loss", False), ("sft:gsm8k", "gelora", "loss", False)}
+    report = (out / "results.md").read_text()
+    assert "### sft:gsm8k (loss, perplexity" in report and "Mean across tasks" not in report  # no loss averages
