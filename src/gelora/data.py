@@ -160,20 +160,15 @@ def _load_hub(hub_id: str, config: str | None, split: str):
 
 
 def load_file(path: str | os.PathLike, text_columns: list[str] | tuple[str, ...]):
-    """Load a user's jsonl / json / csv file as a ``DatasetDict`` with one ``train`` split."""
+    """Load a user's jsonl / json / csv / parquet file as a ``DatasetDict`` with one ``train`` split."""
+    import datasets
+
     path = Path(path)
-    kinds = {".jsonl": "json", ".json": "json", ".csv": "csv"}
     if not path.exists():
         raise GeloraError(f"data file {str(path)!r} does not exist")
-    if path.suffix not in kinds:
-        raise GeloraError(f"unsupported data file {path.name!r}; use .jsonl, .json or .csv")
-    if path.stat().st_size == 0:
-        raise GeloraError(f"data file {str(path)!r} is empty")
-    ds = _read_files(kinds[path.suffix], {"train": str(path)})
-    if len(ds["train"]) == 0:
-        raise GeloraError(f"data file {str(path)!r} has no rows")
-    check_columns(ds["train"], tuple(text_columns))
-    return ds
+    dataset = _read_file(path)
+    check_columns(dataset, tuple(text_columns))
+    return datasets.DatasetDict({"train": dataset})
 
 
 def check_columns(dataset, columns: tuple[str, ...]) -> None:
