@@ -34,7 +34,12 @@ def _int_tuple(text: str) -> tuple[int, ...]:
 
 
 def _default(name: str) -> str:
-    return f"{DEFAULTS[name] if DEFAULTS[name] is not None else 'all'} (--quick: {QUICK[name]})".replace("(0, 1, 2)", "0,1,2").replace("(0,)", "0")
+    """How ``--help`` shows a default that ``--quick`` changes, e.g. ``0,1,2 (--quick: 0)``."""
+
+    def shown(value) -> str:
+        return "all" if value is None else ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+    return f"{shown(DEFAULTS[name])} (--quick: {shown(QUICK[name])})"
 
 
 @dataclass
