@@ -77,13 +77,19 @@ def load_task(task: str, data_dir_: str | os.PathLike | None = None):
                 f"could not load glue/{spec.name} from the Hub ({type(e).__name__}); "
                 f"offline, pass --data-dir or set ${DATA_DIR_ENV} to a folder with {spec.name}/train.jsonl"
             ) from None
+    ds = _read_files("json", {k: str(v) for k, v in glue_files(task, root).items()})
+    check_columns(ds["train"], spec.text_columns)
+    return ds
+
+
+def glue_files(task: str, root: Path) -> dict[str, Path]:
+    """The local files of a GLUE task in the folder ``root``: train and its evaluation split (missing: an error)."""
+    spec = task_spec(task)
     files = {split: root / spec.name / f"{split}.jsonl" for split in ("train", spec.eval_split)}
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing:
-        raise GeloraError(f"missing data file(s): {', '.join(missing)}")
-    ds = _read_files("json", {k: str(v) for k, v in files.items()})
-    check_columns(ds["train"], spec.text_columns)
-    return ds
+        raise GeloraError(f"missing data file(s): {', '.join(missing)}; fix --data-dir or ${DATA_DIR_ENV}")
+    return files
 
 
 def _read_files(kind: str, files: dict[str, str]):

@@ -15,7 +15,6 @@ from gelora.bench.report import write_markdown, write_pareto
 from gelora.bench.results import RESULTS_FILE, ResultsLog, failed_row, is_complete, result_row
 from gelora.bench.settings import BENCH_FILE, BenchSettings, claim_bench_dir
 from gelora.bench.tasks import BenchTask
-from gelora.data import data_dir, task_spec
 from gelora.errors import GeloraError
 from gelora.train.checkpoint import METRICS_FILE
 from gelora.train.methods import PLAN_FILE  # the runner saves the plan it trained with here
@@ -77,21 +76,6 @@ def check_data(settings: BenchSettings) -> None:
 
     for bench_task in settings.bench_tasks():
         make_task(settings.run_config(bench_task, method="lora", out="")).validate()
-        if bench_task.task.startswith("glue/"):
-            _check_glue_files(settings, bench_task.label)
-
-
-def _check_glue_files(settings: BenchSettings, task: str) -> None:
-    root = data_dir(settings.data_dir)
-    if root is None:
-        return
-    spec = task_spec(task)
-    missing = [s for s in ("train", spec.eval_split) if not (root / spec.name / f"{s}.jsonl").exists()]
-    if missing:
-        raise GeloraError(
-            f"{root / spec.name} has no {', '.join(s + '.jsonl' for s in missing)}; "
-            f"drop {task} from --tasks or fix --data-dir"
-        )
 
 
 def check_report_only(out: Path, overwrite: bool) -> None:

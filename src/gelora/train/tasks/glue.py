@@ -42,10 +42,12 @@ class Glue(SequenceClassification):
         return f"glue/{self.spec.name}"
 
     def validate(self) -> None:
-        from gelora.data import data_dir
+        from gelora.data import data_dir, glue_files
 
         super().validate()
-        data_dir(self.config.data_dir)  # a missing folder fails here, before any model is loaded
+        root = data_dir(self.config.data_dir)  # a missing folder or file fails here, before any model is loaded
+        if root is not None:
+            glue_files(self.config.task, root)
 
     def load(self, tokenizer) -> TaskData:
         """The train and evaluation splits (first ``max_*_samples`` rows of each), tokenised without padding."""
