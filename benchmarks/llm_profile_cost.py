@@ -70,11 +70,11 @@ def _with_cpu(fn, *args, **kwargs):
 
 def measure_size(model, tokenizer, texts: list[tuple[str, ...]], num_samples: int, args) -> dict:
     """Profile ``num_samples`` texts and plan with every rule, as the ``gelora`` method does; seconds of each part."""
-    from gelora.train.methods.gelora import plan_from_profile, profile_texts
+    from gelora.train.methods.gelora import plan_from_profile, timed_profile
 
     options = ProfileOptions(pooling="tokens", num_samples=num_samples, bootstrap=args.bootstrap)
     (profile, profile_seconds), profile_cpu = _with_cpu(
-        profile_texts, model, tokenizer, texts, options, seed=args.seed, max_length=args.max_length,
+        timed_profile, model, tokenizer, texts, options, seed=args.seed, max_length=args.max_length,
         batch_size=args.batch_size, model_name=args.model,
         data={"task": f"sft ({Path(args.data).name})", "split": "train"},
     )

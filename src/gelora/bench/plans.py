@@ -49,7 +49,7 @@ class PlanCache:
     def plan_for(self, task: BenchTask, spec: MethodSpec) -> PlanRecord:
         """The plan of ``spec`` on ``task`` (profiling the model on the task's training texts if not done yet).
 
-        The runner's own path (``profile_texts``, ``plan_from_profile``) on the runner's own model and texts: a bench
+        The runner's own path (``timed_profile``, ``plan_from_profile``) on the runner's own model and texts: a bench
         plan is the plan ``gelora train --seed 0`` would make, profiled once per task and profile options and
         shared by every seed (so the seeds differ in training only, not in their ranks).
         """
@@ -69,7 +69,7 @@ class PlanCache:
 
     def _profile(self, task: BenchTask, spec: MethodSpec):
         from gelora.profile import Profile
-        from gelora.train.methods import profile_texts
+        from gelora.train.methods import timed_profile
 
         options = spec.profile_options(self.settings.profile_samples)
         path = self.root / task.folder / f"profile-{_key(options)}.json"
@@ -78,7 +78,7 @@ class PlanCache:
             return Profile.from_json(path), json.loads(timing.read_text())["seconds"]
         train_task, data, tokenizer = self._task(task)
         # Seed 0 for every seed: the profile belongs to (task, model), and the bench charges its time to each run.
-        profile, seconds = profile_texts(
+        profile, seconds = timed_profile(
             self._model(task),
             tokenizer,
             data.profile_texts,

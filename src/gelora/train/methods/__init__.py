@@ -10,7 +10,7 @@ from gelora.train.methods.adalora import AdaLoRA
 from gelora.train.methods.base import BuildContext, Method
 from gelora.train.methods.eva import EVA
 from gelora.train.methods.full import Full
-from gelora.train.methods.gelora import GeLoRA, plan_from_profile, profile_texts
+from gelora.train.methods.gelora import GeLoRA, plan_from_profile, timed_profile
 from gelora.train.methods.geolora import GeLoRAGeoLoRA, GeoLoRA
 from gelora.train.methods.lora import PLAN_FILE, LoRA
 
@@ -32,4 +32,4 @@ def planned_methods() -> tuple[str, ...]:
 
 
 __all__ = ["METHODS", "PLAN_FILE", "BuildContext", "Method", "method_class", "plan_from_profile", "planned_methods",
-           "profile_texts"]
+           "timed_profile"]

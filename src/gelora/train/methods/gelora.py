@@ -16,7 +16,7 @@ from gelora.train.methods.lora import PLAN_FILE, LoRA
 PROFILE_FILE = "profile.json"
 
 
-def profile_texts(
+def timed_profile(
     model: torch.nn.Module,
     tokenizer,
     texts: list[tuple[str, ...]],
@@ -63,7 +63,7 @@ class GeLoRA(LoRA):
         if config.plan is not None or (config.resume and saved.exists()):
             self.info["plan_source"] = str(config.plan or saved)
             return RankPlan.from_json(config.plan or saved)
-        found, profile_seconds = profile_texts(
+        found, profile_seconds = timed_profile(
             base.to(ctx.accelerator.device),
             ctx.tokenizer,
             ctx.data.profile_texts,
