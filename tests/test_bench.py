@@ -101,11 +101,26 @@ def test_bad_method_specs(text, message):
         ({"tasks": ()}, "--tasks is empty"),
         ({"epochs": 0}, "--epochs"),
         ({"methods": ("lora", "nope")}, "unknown method 'nope'"),
+        ({"eval_generate": 5}, "--eval-generate answers prompts of sft tasks"),
+        ({"eval_generate": -1}, "--eval-generate must be >= 0"),
+        ({"eval_batch_size": 0}, "--eval-batch-size must be at least 1"),
     ],
 )
 def test_bad_settings(tiny, change, message):
     with pytest.raises(GeloraError, match=message):
         settings(tiny, **change).validate()
+
+
+def test_eval_settings_reach_the_runner_and_do_not_split_a_bench(tiny, tmp_path):
+    (tmp_path / "gsm8k").mkdir()
+    base = settings(tiny, tasks=("rte", "sft:gsm8k"), data_dir=str(tmp_path / "glue"), eval_generate=4)
+    rte, sft = base.bench_tasks()
+    assert base.run_config(sft, method="lora", out="").data_options.eval_generate == 4
+    assert base.run_config(rte, method="lora", out="").data_options.eval_generate == 0  # GLUE refuses it
+    faster = settings(tiny, tasks=("rte", "sft:gsm8k"), data_dir=str(tmp_path / "glue"), eval_generate=4,
+                      eval_batch_size=64)
+    assert faster.run_config(sft, method="lora", out="").evaluation_batch_size == 64
+    assert faster.identity() == base.identity()  # a faster evaluation may continue the same bench
 
 
 def test_unknown_task(tiny):

@@ -77,10 +77,14 @@ def test_quick_bench_on_sft_gsm8k_beside_the_glue_folder(chat_model, tmp_path, c
     out = tmp_path / "bench"
     argv = ["bench", "--quick", "--model", chat_model["model"], "--tasks", "sft:gsm8k", "--methods", "lora,gelora",
             "--budget-rank", "2", "--max-length", "48", "--profile-samples", "24", "--data-dir", str(glue),
-            "--out", str(out)]
+            "--eval-generate", "3", "--eval-batch-size", "3", "--out", str(out)]
     assert main(argv) == 0, capsys.readouterr().err
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
-    assert {(r["task"], r["method"], r["metric"], r["greater_is_better"]) for r in rows} == {
-        ("sft:gsm8k", "lora", "loss", False), ("sft:gsm8k", "gelora", "loss", False)}
+    assert {(r["task"], r["method"], r["metric"], r["greater_is_better"], r["secondary_metric"]) for r in rows} == {
+        ("sft:gsm8k", "lora", "loss", False, "exact_match"), ("sft:gsm8k", "gelora", "loss", False, "exact_match")}
+    assert all(0.0 <= r["secondary"] <= 1.0 for r in rows)
+    generations = (out / "runs" / "sft_gsm8k" / "lora" / "seed0" / "generations.jsonl").read_text().splitlines()
+    assert len(generations) == 3
     report = (out / "results.md").read_text()
-    assert "### sft:gsm8k (loss, perplexity" in report and "Mean across tasks" not in report  # no loss averages
+    # perplexity restates the loss: the table's second score is the exact match
+    assert "### sft:gsm8k (loss, exact_match" in report and "Mean across tasks" not in report  # no loss averages

@@ -223,3 +223,15 @@ def test_an_interrupted_continuation_resumes_and_a_run_is_never_shortened(tiny, 
     assert done["steps"] == 12 and len(done["history"]) == 3
     with pytest.raises(GeloraError, match="not shortened"):
         runner.train(tiny_config(tiny, tmp_path / "run", epochs=3, max_steps=6, resume=True, checkpoint_every=1))
+
+
+def test_eval_batch_size_zero(tiny, tmp_path, capsys):
+    fails_with(capsys, run_cli(tiny_config(tiny, tmp_path / "o"), "--eval-batch-size", "0"),
+               "--eval-batch-size must be at least 1")
+
+
+def test_eval_batch_size_defaults_to_batch_size_and_may_change_on_resume(tiny, tmp_path):
+    config = tiny_config(tiny, tmp_path / "o")
+    faster = tiny_config(tiny, tmp_path / "o", eval_batch_size=64)
+    assert (config.evaluation_batch_size, faster.evaluation_batch_size) == (config.batch_size, 64)
+    assert faster.run_identity() == config.run_identity()  # only evaluation speed differs

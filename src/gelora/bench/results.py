@@ -56,10 +56,15 @@ def result_row(
     }
 
 
+# Scores that restate another one (perplexity = exp(loss)): never a table's second score.
+DERIVED = ("perplexity",)
+
+
 def metric_names(metrics: dict[str, Any]) -> tuple[str, str | None]:
-    """The run's selected metric and the next score its task reports (e.g. accuracy and F1, F1 and EM), if any."""
+    """The run's selected metric and the next score its task reports (e.g. accuracy and F1, F1 and EM, loss and
+    exact match), if any."""
     metric = metrics["metric"]
-    others = [k for k in metrics["final"] if k not in ("epoch", "step", "train_loss", metric)]
+    others = [k for k in metrics["final"] if k not in ("epoch", "step", "train_loss", metric, *DERIVED)]
     return metric, (others[0] if others else None)
 
 

@@ -62,6 +62,9 @@ class BenchSettings:
     epochs: int | None = option(None, "passes over the training rows", default_text=_default("epochs"))
     lr: float | None = option(None, "learning rate", default_text="the runner's per method (5e-4 adapters, 2e-5 full)")
     batch_size: int = option(32, "rows per step")
+    eval_batch_size: int | None = option(None, "rows per evaluation batch", default_text="--batch-size")
+    eval_generate: int = option(0, "sft tasks: greedy answers to the first N evaluation prompts, scored by "
+                                "final-number exact match (GSM8K)")
     max_length: int | None = option(None, "tokens per row", default_text=_default("max_length"))
     max_train_samples: int | None = option(None, "first N training rows", default_text=_default("max_train_samples"))
     max_eval_samples: int | None = option(None, "first N evaluation rows", default_text=_default("max_eval_samples"))
@@ -100,7 +103,12 @@ class BenchSettings:
         for name in ("epochs", "batch_size", "max_length", "profile_samples"):
             if getattr(self, name) < 1:
                 raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
-        for name in ("max_train_samples", "max_eval_samples"):
+        if self.eval_generate < 0:
+            raise GeloraError(f"--eval-generate must be >= 0 (got {self.eval_generate})")
+        if self.eval_generate and not any(t.task == "sft" for t in self.bench_tasks()):
+            raise GeloraError("--eval-generate answers prompts of sft tasks, and --tasks has none; drop it or add "
+                              "e.g. sft:gsm8k")
+        for name in ("eval_batch_size", "max_train_samples", "max_eval_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
@@ -123,12 +131,16 @@ class BenchSettings:
         """The runner's ``TrainConfig`` for ``bench_task`` with the bench's shared settings and ``settings``."""
         from gelora.train.config import TrainConfig
 
+        data = bench_task.data
+        if bench_task.task == "sft":
+            data = dataclasses.replace(data, eval_generate=self.eval_generate)
         return TrainConfig(
             model=self.model,
             task=bench_task.task,
-            data_options=bench_task.data,
+            data_options=data,
             epochs=self.epochs,
             batch_size=self.batch_size,
+            eval_batch_size=self.eval_batch_size,
             max_length=self.max_length,
             data_dir=self.data_dir if bench_task.task.startswith("glue/") else None,
             max_train_samples=self.max_train_samples,
@@ -146,7 +158,7 @@ class BenchSettings:
         Tasks, methods and seeds are left out, so a later call may extend the matrix of an existing bench.
         """
         d = dataclasses.asdict(self)
-        for key in ("tasks", "methods", "seeds", "data_dir", "quick"):
+        for key in ("tasks", "methods", "seeds", "data_dir", "quick", "eval_batch_size"):
             d.pop(key)
         return d
 

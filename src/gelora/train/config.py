@@ -80,6 +80,9 @@ class TrainConfig:
     epochs: int = option(3, "passes over the training rows")
     lr: float | None = option(None, "learning rate", default_text="the method's: 5e-4 for adapters, 2e-5 for full")
     batch_size: int = option(32, "rows per step and process")
+    eval_batch_size: int | None = option(None, "rows per evaluation batch and process (the loss, and "
+                                         "--eval-generate's answers: larger batches generate faster)",
+                                         default_text="--batch-size")
     max_length: int = option(128, "tokens per row (longer rows are truncated)")
     seed: int = option(0, "seeds data order, initialisation, dropout and profiling")
     resume: bool = option(False, "continue the run in --out from its last checkpoint")
@@ -125,6 +128,10 @@ class TrainConfig:
         return self.rank if self.rank is not None else DEFAULT_RANK
 
     @property
+    def evaluation_batch_size(self) -> int:
+        return self.eval_batch_size or self.batch_size
+
+    @property
     def learning_rate(self) -> float:
         from gelora.train.methods import method_class
 
@@ -138,7 +145,7 @@ class TrainConfig:
         method_class(self.method).validate(self)
         make_task(self).validate()
         counts = ("epochs", "batch_size", "max_length", "checkpoint_every", "geolora_augment_every")
-        for name in (*counts, "rank", "max_train_samples", "max_eval_samples", "max_steps", "geolora_r_max"):
+        for name in (*counts, "eval_batch_size", "rank", "max_train_samples", "max_eval_samples", "max_steps", "geolora_r_max"):
             value = getattr(self, name)
             if value is not None and value < 1:  # None: the default / no limit
                 raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
@@ -194,7 +201,8 @@ class TrainConfig:
         # batch_size is per process: a resume may change it with the number of processes (checked as the global
         # batch against the checkpoint, see checkpoint.check_global_batch).
         # epochs and max_steps give the run's length: a finished run may be continued for more (checkpoint._extends).
-        for key in ("out", "resume", "overwrite", "progress", "data_dir", "batch_size", "report_to", "epochs",
-                    "max_steps"):
+        # eval_batch_size changes how fast evaluation runs, not what it computes.
+        for key in ("out", "resume", "overwrite", "progress", "data_dir", "batch_size", "eval_batch_size", "report_to",
+                    "epochs", "max_steps"):
             d.pop(key)
         return d

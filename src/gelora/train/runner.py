@@ -130,7 +130,7 @@ def setup(config: TrainConfig, accelerator) -> Run:
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=config.weight_decay)
     # Stepped once per optimizer step by this loop (not by Accelerate, which steps it once per process).
     scheduler = get_linear_schedule_with_warmup(optimizer, round(config.warmup_ratio * total_steps), total_steps)
-    model, optimizer, evaluation = accelerator.prepare(model, optimizer, eval_loader(data, config.batch_size))
+    model, optimizer, evaluation = accelerator.prepare(model, optimizer, eval_loader(data, config.evaluation_batch_size))
     method.attach(model, optimizer)
 
     state = TrainState(global_batch_size=config.batch_size * accelerator.num_processes,

@@ -28,7 +28,7 @@ class UseOptions:
 
     run_dir: str = option(help="the --out folder of a finished 'gelora train' run", positional=True, metavar="RUN_DIR")
     data: str = option(help="rows to use: a .jsonl/.json/.csv/.parquet file in the run's data schema", metavar="FILE")
-    batch_size: int | None = option(None, "rows per batch", default_text="the run's --batch-size")
+    batch_size: int | None = option(None, "rows per batch", default_text="the run's --eval-batch-size, else its --batch-size")
     device: str | None = option(None, "torch device: cpu, cuda or cuda:N", default_text="cuda when available, else cpu")
 
     def check(self) -> None:
@@ -130,7 +130,7 @@ def _prepare(options: UseOptions, **data_options: Any):
     device = resolve_device(options.device)
     dataset = load_split(options.data)
     config = run.config
-    config = replace(config, batch_size=options.batch_size or config.batch_size, progress=False,
+    config = replace(config, eval_batch_size=options.batch_size or config.evaluation_batch_size, progress=False,
                      data_options=replace(config.data_options, **data_options))
     task = make_task(config)
     tokenizer = load_tokenizer(config.model)  # what training used (and saved beside the weights)
@@ -159,7 +159,7 @@ def evaluate_run(options: EvaluateOptions) -> dict[str, Any]:
     if device.type == "cpu" and precision == "fp16":  # Accelerate has no fp16 autocast on CPU: a GPU run read here
         precision = "no"
     accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision=precision)
-    model, loader = accelerator.prepare(model, eval_loader(data, task.config.batch_size))
+    model, loader = accelerator.prepare(model, eval_loader(data, task.config.evaluation_batch_size))
     scores = task.evaluate(model, loader, accelerator)
     return {"task": task.name, "method": run.config.method, "data": options.data, "rows": len(dataset),
             "metrics": scores}
@@ -176,7 +176,7 @@ def predict_run(options: PredictOptions) -> list[dict[str, Any]]:
     task.check_inputs(dataset)
     _select(device)
     model = load_trained_model(run, task).to(device)
-    rows = task.predict(model, tokenizer, dataset, task.config.batch_size)
+    rows = task.predict(model, tokenizer, dataset, task.config.evaluation_batch_size)
     atomic_write_text(options.out, "".join(json.dumps(row) + "\n" for row in rows))
     return rows
 

@@ -158,7 +158,7 @@ class SupervisedFineTuning(Task):
         rows = self.evaluation.select(range(min(self.config.data_options.eval_generate, len(self.evaluation))))
         answers = generate_answers(model, self.tokenizer, list(rows["prompt"]),
                                    max_new_tokens=self.config.data_options.max_new_tokens,
-                                   batch_size=self.config.batch_size)
+                                   batch_size=self.config.evaluation_batch_size)
         references = list(rows["completion"])
         scores = {}
         if all("####" in r for r in references):
