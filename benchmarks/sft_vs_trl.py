@@ -6,8 +6,14 @@ the wall time of the training loop alone) and the final loss per completion toke
 computed by the same function for both trained models. Runs alternate (gelora, TRL, gelora, TRL, ...) so that a busy
 machine slows both alike.
 
+Both trainers see the rows in the same order: TRL gets them already in gelora's seeded order of the first epoch and
+reads them sequentially (so ``--steps`` x ``--batch-size`` must not exceed the rows: one epoch). What still differs
+between them is the random LoRA initialisation and dropout, which differ between seeds too: that is why each seed's
+loss gap is reported next to the seed-to-seed spread. The script also checks that TRL's tokens (chat template,
+completion mask) equal gelora's, row by row.
+
 Usage: PYTHONPATH=src python benchmarks/sft_vs_trl.py [--model smollm2] [--data ../shared/data/gsm8k]
-           [--steps 20] [--batch-size 4] [--max-length 128] [--eval-rows 200] [--repeats 1] [--out FILE.json]
+           [--steps 20] [--batch-size 4] [--max-length 128] [--eval-rows 200] [--seeds 0,1,2] [--out FILE.json]
 """
 
 from __future__ import annotations
@@ -26,16 +32,16 @@ from gelora.train.config import DataOptions, TrainConfig
 LR, WARMUP = 2e-4, 0.06
 
 
-def config(args, out: str) -> TrainConfig:
+def config(args, out: str, seed: int) -> TrainConfig:
     data = DataOptions(data=args.data, prompt_column="question", completion_column="answer")
     return TrainConfig(model=args.model, task="sft", method="lora", out=out, rank=args.rank, lr=LR,
                        warmup_ratio=WARMUP, batch_size=args.batch_size, max_length=args.max_length,
                        max_steps=args.steps, epochs=1, max_train_samples=args.steps * args.batch_size,
-                       max_eval_samples=args.eval_rows, seed=args.seed, data_options=data, progress=False,
+                       max_eval_samples=args.eval_rows, seed=seed, data_options=data, progress=False,
                        eval_every_epoch=False)
 
 
-def run_gelora(args) -> dict:
+def run_gelora(args, seed: int) -> dict:
     from gelora.train import runner
 
     out = tempfile.mkdtemp(prefix="sft-gelora-")
@@ -59,14 +65,21 @@ def run_gelora(args) -> dict:
 
     runner.loop = timed
     try:
-        metrics = runner.train(config(args, out))
+        metrics = runner.train(config(args, out, seed))
     finally:
         runner.loop = loop
     return {"seconds": captured["seconds"], "tokens": captured["tokens"], "eval_loss": metrics["final"]["loss"],
             "trainable": metrics["trainable_params"]}
 
 
-def run_trl(args, task, data, tokenizer) -> dict:
+def gelora_order(n: int, seed: int) -> list[int]:
+    """The row order of gelora's first epoch for ``seed``."""
+    from gelora.train.loaders import EpochPermutation
+
+    return list(EpochPermutation(n, seed))
+
+
+def run_trl(args, seed: int, task, data, tokenizer) -> dict:
     from accelerate import Accelerator
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
@@ -77,31 +90,44 @@ def run_trl(args, task, data, tokenizer) -> dict:
     from gelora.plan import uniform_plan
     from gelora.train.loaders import eval_loader
 
-    torch.manual_seed(args.seed)
+    torch.manual_seed(seed)
     model = load_model(args.model, AutoModelForCausalLM)
     lora = uniform_plan(model, args.rank).to_lora_config(task_type="CAUSAL_LM", lora_dropout=0.1)
-    # The same rows as gelora's, as conversations, so TRL applies the same chat template
-    rows = [{"prompt": [{"role": "user", "content": r["prompt"]}],
-             "completion": [{"role": "assistant", "content": r["completion"]}]} for r in task.train_rows]
+    # The same rows as gelora's, as conversations, so TRL applies the same chat template, in gelora's order
+    order = gelora_order(len(task.train_rows), seed)
+    rows = [{"prompt": [{"role": "user", "content": task.train_rows[i]["prompt"]}],
+             "completion": [{"role": "assistant", "content": task.train_rows[i]["completion"]}]} for i in order]
     trainer = SFTTrainer(
         model,
         args=SFTConfig(output_dir=tempfile.mkdtemp(prefix="sft-trl-"), max_steps=args.steps,
                        per_device_train_batch_size=args.batch_size, learning_rate=LR,
                        warmup_steps=round(WARMUP * args.steps),  # as gelora rounds its warm-up ratio
                        lr_scheduler_type="linear", max_length=args.max_length, completion_only_loss=True,
-                       seed=args.seed, report_to=[], save_strategy="no", logging_strategy="no", bf16=False,
-                       use_cpu=not torch.cuda.is_available(), dataloader_drop_last=False),
+                       seed=seed, report_to=[], save_strategy="no", logging_strategy="no", bf16=False,
+                       use_cpu=not torch.cuda.is_available(), dataloader_drop_last=False,
+                       train_sampling_strategy="sequential"),
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         peft_config=lora,
     )
+    mismatched = token_mismatches(trainer.train_dataset, [data.train[i] for i in order], args.max_length)
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
     trained = trainer.model
     loss = task.evaluate(trained, eval_loader(data, args.batch_size), Accelerator(cpu=not torch.cuda.is_available()))
     return {"seconds": seconds, "tokens": sum(sum(row["attention_mask"]) for row in data.train),
-            "eval_loss": loss["loss"], "trainable": sum(p.numel() for p in trained.parameters() if p.requires_grad)}
+            "eval_loss": loss["loss"], "trainable": sum(p.numel() for p in trained.parameters() if p.requires_grad),
+            "rows_tokenised_differently": mismatched}
+
+
+def token_mismatches(trl_rows, gelora_rows: list[dict], max_length: int) -> int:
+    """Rows where TRL's input ids or labels (-100 off the completion) differ from gelora's, after truncation."""
+    return sum(
+        list(trl["input_ids"][:max_length]) != list(ours["input_ids"])
+        or list(trl["labels"][:max_length]) != list(ours["labels"])
+        for trl, ours in zip(trl_rows, gelora_rows, strict=True)
+    )
 
 
 def main() -> None:
@@ -113,42 +139,60 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--eval-rows", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated; one gelora and one TRL run per seed")
     parser.add_argument("--out")
     args = parser.parse_args()
+
+    seeds = [int(x) for x in args.seeds.split(",")]
 
     from gelora.models import load_tokenizer
     from gelora.train.tasks import make_task
     from gelora.train.tasks.sft_data import sft_columns
 
     # The rows both trainers see: gelora's task loads and tokenises them; TRL gets the same prompt / completion text.
-    task = make_task(config(args, tempfile.mkdtemp()))
+    task = make_task(config(args, tempfile.mkdtemp(), seeds[0]))
     tokenizer = load_tokenizer(args.model)
     data = task.load(tokenizer)
     train, _ = task.load_splits()
     task.train_rows = list(sft_columns(train, "question", "answer"))
-    results = {"gelora": [], "trl": []}
-    for _ in range(args.repeats):
-        results["gelora"].append(run_gelora(args))
-        results["trl"].append(run_trl(args, task, data, tokenizer))
-    summary = {}
-    for name, runs in results.items():
-        rates = [r["tokens"] / r["seconds"] for r in runs]
-        summary[name] = {"tokens_per_s": statistics.fmean(rates),
-                         "eval_loss": statistics.fmean(r["eval_loss"] for r in runs),
-                         "trainable": runs[0]["trainable"], "runs": runs}
-    ratio = summary["gelora"]["tokens_per_s"] / summary["trl"]["tokens_per_s"]
-    gap = summary["gelora"]["eval_loss"] / summary["trl"]["eval_loss"] - 1
-    print(f"| trainer | tokens/s | eval loss (completion tokens) | trainable |  ({args.model}, {args.steps} steps of "
-          f"{args.batch_size} x <= {args.max_length} tokens, {args.eval_rows} eval rows, seed {args.seed})")
-    print("|---|---:|---:|---:|")
-    for name, s in summary.items():
-        print(f"| {name} | {s['tokens_per_s']:.0f} | {s['eval_loss']:.4f} | {s['trainable']:,} |")
-    print(f"gelora / TRL throughput: {ratio:.2f}x; eval loss difference: {gap:+.1%}")
+    runs = [{"seed": seed, "gelora": run_gelora(args, seed), "trl": run_trl(args, seed, task, data, tokenizer)}
+            for seed in seeds]
+    for run in runs:
+        run["ratio"] = rate(run["gelora"]) / rate(run["trl"])
+        run["loss_gap"] = run["gelora"]["eval_loss"] / run["trl"]["eval_loss"] - 1
+
+    print(f"{args.model}, {args.steps} steps of {args.batch_size} x <= {args.max_length} tokens, {args.eval_rows} "
+          "eval rows; loss per completion token")
+    print("| seed | gelora tokens/s | TRL tokens/s | ratio | gelora eval loss | TRL eval loss | gap | rows TRL "
+          "tokenised differently |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        print(f"| {r['seed']} | {rate(r['gelora']):.0f} | {rate(r['trl']):.0f} | {r['ratio']:.2f}x | "
+              f"{r['gelora']['eval_loss']:.4f} | {r['trl']['eval_loss']:.4f} | {r['loss_gap']:+.2%} | "
+              f"{r['trl']['rows_tokenised_differently']} |")
+    summary = {
+        "ratio": mean_std([r["ratio"] for r in runs]),
+        "loss_gap": mean_std([r["loss_gap"] for r in runs]),
+        "gelora_eval_loss": mean_std([r["gelora"]["eval_loss"] for r in runs]),
+        "trl_eval_loss": mean_std([r["trl"]["eval_loss"] for r in runs]),
+    }
+    print(f"gelora / TRL throughput {fmt(summary['ratio'], '.2f')}x; eval loss gelora {fmt(summary['gelora_eval_loss'])}"
+          f" vs TRL {fmt(summary['trl_eval_loss'])}; gap {fmt(summary['loss_gap'], '+.2%')} (mean ± std over seeds "
+          f"{args.seeds}); trainable {runs[0]['gelora']['trainable']:,} vs {runs[0]['trl']['trainable']:,}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"args": vars(args), "summary": summary, "ratio": ratio,
-                                              "loss_gap": gap}, indent=2))
+        Path(args.out).write_text(json.dumps({"args": vars(args), "runs": runs, "summary": summary}, indent=2))
+
+
+def rate(run: dict) -> float:
+    return run["tokens"] / run["seconds"]
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(pair: tuple[float, float], spec: str = ".4f") -> str:
+    return f"{format(pair[0], spec)} ± {format(pair[1], spec)}"
 
 
 if __name__ == "__main__":
