@@ -104,3 +104,19 @@ def test_max_length_without_room_for_content_names_the_minimum(tokenizer, pairs,
         collect_hidden_states(tiny_model("bert"), tokenizer, texts, max_length=minimum - 1, progress=False)
     assert collect_hidden_states(tiny_model("bert"), tokenizer, texts, tokens_per_sequence=50, max_length=minimum,
                                  progress=False)[0].shape == (3, 32)
+
+
+def test_a_model_with_a_head_runs_its_backbone_only_and_gives_the_full_models_hidden_states(tokenizer):
+    from helpers import make_llama
+
+    model = make_llama(len(tokenizer))  # LlamaForCausalLM: a vocabulary-sized LM head over the blocks
+    calls = []
+    model.lm_head.register_forward_hook(lambda *args: calls.append(1))
+    texts = make_texts(8)
+    clouds = collect_hidden_states(model, tokenizer, texts, pooling="mean", batch_size=8, progress=False)
+    assert calls == []  # the head never ran
+    hidden, mask = _manual(model, tokenizer, texts)  # the full model's forward, head included
+    assert len(calls) == 1
+    m = mask.unsqueeze(-1).float()
+    for cloud, h in zip(clouds, hidden):
+        torch.testing.assert_close(cloud, (h * m).sum(1) / m.sum(1), atol=1e-5, rtol=1e-4)

@@ -161,7 +161,10 @@ def collect_hidden_states(
     check_encoding(tokenizer, texts, max_length)
     device = resolve_device(device)
     model.eval().to(device)
-    accepted = _forward_kwargs(model)
+    # The backbone alone gives the same hidden states; a head (an LLM's vocabulary-sized LM head is a fifth of
+    # SmolLM2's forward) would only add time and memory.
+    body = getattr(model, "base_model", model)
+    accepted = _forward_kwargs(body)
 
     # Batch texts of similar length together: far less padding to run through the model.
     order = sorted(range(len(texts)), key=lambda i: -sum(len(t) for t in texts[i]))
@@ -184,7 +187,7 @@ def collect_hidden_states(
         inputs = {k: v.to(device) for k, v in enc.items() if k in accepted}
         if "use_cache" in accepted:
             inputs["use_cache"] = False
-        hidden = getattr(model(**inputs, output_hidden_states=True), "hidden_states", None)
+        hidden = getattr(body(**inputs, output_hidden_states=True), "hidden_states", None)
         if not hidden:
             raise GeloraError(f"{type(model).__name__} returns no hidden_states; profile a Transformers encoder/decoder")
         scores = _token_scores(mask, idx, seed) if pooling == "tokens" else None
