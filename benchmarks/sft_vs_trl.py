@@ -32,16 +32,37 @@ from gelora.train.config import DataOptions, TrainConfig
 LR, WARMUP = 2e-4, 0.06
 
 
-def config(args, out: str, seed: int) -> TrainConfig:
-    data = DataOptions(data=args.data, prompt_column="question", completion_column="answer")
+def config(args, out: str, seed: int, data: str | None = None, train_rows: int | None = None) -> TrainConfig:
+    options = DataOptions(data=data or args.data, prompt_column="question", completion_column="answer")
     return TrainConfig(model=args.model, task="sft", method="lora", out=out, rank=args.rank, lr=LR,
                        warmup_ratio=WARMUP, batch_size=args.batch_size, max_length=args.max_length,
-                       max_steps=args.steps, epochs=1, max_train_samples=args.steps * args.batch_size,
-                       max_eval_samples=args.eval_rows, seed=seed, data_options=data, progress=False,
-                       eval_every_epoch=False)
+                       max_steps=args.steps, epochs=1, max_train_samples=train_rows, max_eval_samples=args.eval_rows,
+                       seed=seed, data_options=options, progress=False, eval_every_epoch=False)
 
 
-def run_gelora(args, seed: int) -> dict:
+def exact_rows(args, tokenizer) -> str:
+    """A folder whose train.jsonl holds exactly ``steps x batch`` rows, each with answer tokens inside
+    ``--max-length`` (gelora drops a row without any; TRL would keep it at zero loss, and the two would no longer
+    see the same batches), and whose test.jsonl holds the first ``--eval-rows`` evaluation rows."""
+    from gelora.train.tasks import make_task
+    from gelora.train.tasks.sft_data import sft_columns, tokenize_sft
+
+    needed = args.steps * args.batch_size
+    task = make_task(config(args, tempfile.mkdtemp(), 0, train_rows=4 * needed))
+    train, evaluation = task.load_splits()
+    rows = [r for r in sft_columns(train, "question", "answer")
+            if tokenize_sft([r], tokenizer, args.max_length).rows][:needed]
+    if len(rows) < needed:
+        raise SystemExit(f"only {len(rows)} of the first {4 * needed} rows keep answer tokens in {args.max_length}")
+    folder = Path(tempfile.mkdtemp(prefix="sft-rows-"))
+    (folder / "train.jsonl").write_text(
+        "".join(json.dumps({"question": r["prompt"], "answer": r["completion"]}) + "\n" for r in rows))
+    (folder / "test.jsonl").write_text(
+        "".join(json.dumps({k: r[k] for k in ("question", "answer")}) + "\n" for r in evaluation))
+    return str(folder)
+
+
+def run_gelora(args, seed: int, data: str) -> dict:
     from gelora.train import runner
 
     out = tempfile.mkdtemp(prefix="sft-gelora-")
@@ -65,7 +86,7 @@ def run_gelora(args, seed: int) -> dict:
 
     runner.loop = timed
     try:
-        metrics = runner.train(config(args, out, seed))
+        metrics = runner.train(config(args, out, seed, data))
     finally:
         runner.loop = loop
     return {"seconds": captured["seconds"], "tokens": captured["tokens"], "eval_loss": metrics["final"]["loss"],
@@ -150,12 +171,14 @@ def main() -> None:
     from gelora.train.tasks.sft_data import sft_columns
 
     # The rows both trainers see: gelora's task loads and tokenises them; TRL gets the same prompt / completion text.
-    task = make_task(config(args, tempfile.mkdtemp(), seeds[0]))
     tokenizer = load_tokenizer(args.model)
+    folder = exact_rows(args, tokenizer)
+    task = make_task(config(args, tempfile.mkdtemp(), seeds[0], folder))
     data = task.load(tokenizer)
     train, _ = task.load_splits()
     task.train_rows = list(sft_columns(train, "question", "answer"))
-    runs = [{"seed": seed, "gelora": run_gelora(args, seed), "trl": run_trl(args, seed, task, data, tokenizer)}
+    assert len(data.train) == len(task.train_rows) == args.steps * args.batch_size  # none dropped: one epoch each
+    runs = [{"seed": seed, "gelora": run_gelora(args, seed, folder), "trl": run_trl(args, seed, task, data, tokenizer)}
             for seed in seeds]
     for run in runs:
         run["ratio"] = rate(run["gelora"]) / rate(run["trl"])
