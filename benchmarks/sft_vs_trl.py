@@ -151,7 +151,7 @@ def token_mismatches(trl_rows, gelora_rows: list[dict], max_length: int) -> int:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2")
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k"))
@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--eval-rows", type=int, default=200)
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated; one gelora and one TRL run per seed")
     parser.add_argument("--out")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     seeds = [int(x) for x in args.seeds.split(",")]
 

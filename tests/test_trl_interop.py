@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from datasets import Dataset
@@ -69,3 +71,18 @@ def test_sft_trainer_trains_and_saves_the_planned_ranks(tmp_path):
         after, again = trained(**batch).logits, reloaded(**batch).logits
     torch.testing.assert_close(again, after)
     assert not torch.allclose(after, before)  # two steps moved the adapter away from the base model
+
+
+def test_sft_vs_trl_script_gives_both_trainers_the_same_tokens_in_the_same_order(chat_model, tmp_path):
+    from helpers import load_script
+
+    script = load_script("sft_vs_trl")
+    out = tmp_path / "trl.json"
+    script.main(["--model", chat_model["model"], "--data", chat_model["data"], "--steps", "2", "--batch-size", "3",
+                 "--max-length", "40", "--eval-rows", "4", "--seeds", "0", "--out", str(out)])
+    result = json.loads(out.read_text())
+    (run,) = result["runs"]
+    assert run["trl"]["rows_tokenised_differently"] == 0
+    assert run["gelora"]["tokens"] == run["trl"]["tokens"] > 0  # the same 6 rows
+    assert run["gelora"]["trainable"] == run["trl"]["trainable"]
+    assert abs(run["loss_gap"]) < 0.05 and run["ratio"] > 0
