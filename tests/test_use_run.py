@@ -32,8 +32,8 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def evaluate_json(run: Path, data: Path, capsys) -> dict:
-    assert main(["evaluate", str(run), "--data", str(data), "--json"]) == 0
+def evaluate_json(run: Path, data: Path, capsys, *extra: str) -> dict:
+    assert main(["evaluate", str(run), "--data", str(data), "--json", *extra]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -226,6 +226,21 @@ def test_sft_evaluate_reproduces_loss_and_exact_match_and_keeps_generations(chat
     assert (sft_run / "generations.jsonl").read_text() == generations  # the run's own file stays as trained
 
 
+def test_sft_evaluate_without_generation_scores_the_loss_and_counts_unscored_rows(chat_model, sft_run, tmp_path,
+                                                                                  capsys):
+    rows = read_jsonl(Path(chat_model["data"]) / "test.jsonl")
+    data = write_jsonl(tmp_path / "eval.jsonl", rows)
+    result = evaluate_json(sft_run, data, capsys)
+    loss_only = evaluate_json(sft_run, data, capsys, "--eval-generate", "0")
+    assert loss_only["metrics"] == {k: result["metrics"][k] for k in ("loss", "perplexity")}
+    # a prompt longer than the run's --max-length 48 leaves no answer token: counted, not scored
+    long = write_jsonl(tmp_path / "long.jsonl", rows + [{**rows[0], "question": " ".join([rows[0]["question"]] * 30)}])
+    assert main(["evaluate", str(sft_run), "--data", str(long), "--eval-generate", "0"]) == 0
+    out = capsys.readouterr().out
+    assert f"({len(rows) + 1} rows; 1 not scored: no completion token within the run's --max-length)" in out
+    assert f"loss        {loss_only['metrics']['loss']:.4f}" in out
+
+
 def test_sft_predict_generates_what_the_run_generated(chat_model, sft_run, tmp_path):
     trained = read_jsonl(sft_run / "generations.jsonl")
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"question": g["prompt"]} for g in trained])
@@ -264,6 +279,8 @@ def test_refusals_are_one_line_and_come_before_the_model_is_loaded(glue_run, cla
           "3"], "sft runs only"),
         (["evaluate", str(classify_run[0]), "--data", str(unseen)], "'sarcastic' appear only in the evaluation"),
         (["evaluate", str(run), "--data", str(eval_file), "--batch-size", "0"], "--batch-size"),
+        (["evaluate", str(run), "--data", str(eval_file), "--eval-generate", "2"], "--eval-generate applies to sft"),
+        (["evaluate", str(sft_run), "--data", str(eval_file), "--eval-generate", "-1"], "--eval-generate must be"),
         (["predict", str(sft_run), "--data", str(no_pair), "--out", str(tmp_path / "p.jsonl")],
          "no prompt column 'question'"),
     ]

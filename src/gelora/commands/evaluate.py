@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{result['method']} on {result['task']}, evaluated on {result['data']} ({result['rows']} rows):")
+    unscored = result["info"].get("eval_dropped")
+    note = f"; {unscored} not scored: no completion token within the run's --max-length" if unscored else ""
+    print(f"{result['method']} on {result['task']}, evaluated on {result['data']} ({result['rows']} rows{note}):")
     width = max(map(len, result["metrics"]))
     for name, value in result["metrics"].items():
         print(f"  {name:<{width}}  {value:.4f}")

@@ -39,6 +39,13 @@ class UseOptions:
 @dataclass(kw_only=True)
 class EvaluateOptions(UseOptions):
     json: bool = option(False, "print the metrics as JSON")
+    eval_generate: int | None = option(None, "sft runs: greedy answers to the first N rows, scored by exact match "
+                                             "(0: the loss only, much faster)", default_text="the run's --eval-generate")
+
+    def check(self) -> None:
+        super().check()
+        if self.eval_generate is not None and self.eval_generate < 0:
+            raise GeloraError(f"--eval-generate must be >= 0 (got {self.eval_generate})")
 
 
 @dataclass(kw_only=True)
@@ -119,7 +126,7 @@ def load_trained_model(run: FinishedRun, task):
 
 def _prepare(options: UseOptions, **data_options: Any):
     """Checked options, the run, its task (restored) and tokenizer, the rows of ``--data``, the device; before any
-    model is loaded."""
+    model is loaded. ``data_options`` override the run's (those given as None keep the run's)."""
     from gelora.data import load_split
     from gelora.models import load_tokenizer
     from gelora.train.tasks import make_task
@@ -127,12 +134,17 @@ def _prepare(options: UseOptions, **data_options: Any):
 
     options.check()
     run = open_run(options.run_dir)
-    device = resolve_device(options.device)
-    dataset = load_split(options.data)
+    overrides = {name: value for name, value in data_options.items() if value is not None}
     config = run.config
     config = replace(config, eval_batch_size=options.batch_size or config.evaluation_batch_size, progress=False,
-                     data_options=replace(config.data_options, **data_options))
+                     data_options=replace(config.data_options, **overrides))
     task = make_task(config)
+    not_used = sorted(set(overrides) - task.uses_data_options)
+    if not_used:
+        flags = ", ".join("--" + name.replace("_", "-") for name in not_used)
+        raise GeloraError(f"{flags} applies to sft runs only, not {task.name}; drop it")
+    device = resolve_device(options.device)
+    dataset = load_split(options.data)
     tokenizer = load_tokenizer(config.model)  # what training used (and saved beside the weights)
     task.restore(run.metrics, tokenizer)
     return run, task, tokenizer, dataset, device
@@ -144,14 +156,15 @@ def evaluate_run(options: EvaluateOptions) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``task``, ``method``, ``data``, ``rows`` and ``metrics`` (the keys the run's ``metrics.json`` history has,
-        computed the same way: the same model on the same rows gives the run's final scores).
+        ``task``, ``method``, ``data``, ``rows``, ``metrics`` (the keys the run's ``metrics.json`` history has,
+        computed the same way: the same model on the same rows gives the run's final scores) and ``info`` (e.g.
+        for sft, ``eval_dropped``: rows left unscored, no completion token within the run's ``--max-length``).
     """
     from accelerate import Accelerator
 
     from gelora.train.loaders import eval_loader
 
-    run, task, tokenizer, dataset, device = _prepare(options)
+    run, task, tokenizer, dataset, device = _prepare(options, eval_generate=options.eval_generate)
     data = task.load_eval(tokenizer, dataset)
     model = load_trained_model(run, task)
     _select(device)
@@ -162,17 +175,14 @@ def evaluate_run(options: EvaluateOptions) -> dict[str, Any]:
     model, loader = accelerator.prepare(model, eval_loader(data, task.config.evaluation_batch_size))
     scores = task.evaluate(model, loader, accelerator)
     return {"task": task.name, "method": run.config.method, "data": options.data, "rows": len(dataset),
-            "metrics": scores}
+            "metrics": scores, "info": data.info}
 
 
 def predict_run(options: PredictOptions) -> list[dict[str, Any]]:
     """One output per row of ``options.data`` (no labels needed), in order, also written to ``options.out``."""
     from gelora.io import atomic_write_text
 
-    overrides = {} if options.max_new_tokens is None else {"max_new_tokens": options.max_new_tokens}
-    run, task, tokenizer, dataset, device = _prepare(options, **overrides)
-    if overrides and "max_new_tokens" not in task.uses_data_options:
-        raise GeloraError(f"--max-new-tokens applies to sft runs only, not {task.name}; drop it")
+    run, task, tokenizer, dataset, device = _prepare(options, max_new_tokens=options.max_new_tokens)
     task.check_inputs(dataset)
     _select(device)
     model = load_trained_model(run, task).to(device)
