@@ -5,8 +5,8 @@
 #   sft   `gelora train --task sft` throughput (LoRA, GeoLoRA) on a random-init 1B-shaped Llama, bf16, packed
 #         GSM8K rows of 1,024 tokens, no gradient checkpointing                      -> $OUT/sft.md
 #   glue  full-size MiniLM GLUE: lora, gelora, geolora, adalora on rte, mrpc, stsb, seeds 0-2, 3 epochs (`gelora
-#         bench`; one process per seed, side by side on the GPU, so its step times are shared-GPU times; the
-#         part gets the time the others left and reports the runs that finished)  -> $OUT/glue.md, glue.jsonl
+#         bench`; one process per seed and task, side by side on the GPU, so its step times are shared-GPU times;
+#         the part gets the time the others left and reports the runs that finished) -> $OUT/glue.md, glue.jsonl
 # and $OUT/env.txt (versions, GPU), $OUT/timings.txt (seconds and exit status per part), $OUT/check.log (all output).
 #
 # 1. Here, once, in the project root (needs ../shared and a package registry; prints the size that travels):
@@ -131,32 +131,40 @@ part_sft() {
   return "$status"
 }
 
-GLUE=(--tasks rte,mrpc,stsb --methods lora,gelora,geolora,adalora --budget-rank 8 --batch-size 32
-      --data-dir .carry/glue)
+GLUE_TASKS=(rte mrpc stsb)
+GLUE=(--methods lora,gelora,geolora,adalora --budget-rank 8 --batch-size 32 --data-dir .carry/glue)
 
-# One bench per seed, side by side; their runs are merged into one folder and reported together.
+# One bench per seed and task (9 processes), side by side; their runs are merged into one folder and reported
+# together. The 2026-11-29 run had one process per seed and stopped before stsb's geolora and adalora: a MiniLM
+# step is launch-bound, so the GPU has room for more processes, and the longest job is now one task's four methods.
 part_glue() {
-  local seed status=0 threads=$(( $(nproc) / ${#SEEDS[@]} ))
+  local seed task status=0 jobs=$(( ${#SEEDS[@]} * ${#GLUE_TASKS[@]} ))
+  local threads=$(( $(nproc) / jobs ))
   # .carry/minilm holds float16 weights, which Transformers would train as they are (see gpu_check.py).
   within "$PY" benchmarks/gpu_check.py float32 .carry/minilm "$WORK/minilm" || return
   for seed in "${SEEDS[@]}"; do
-    OMP_NUM_THREADS=$(( threads > 0 ? threads : 1 )) within "$PY" -m gelora bench --model "$WORK/minilm" \
-      "${GLUE[@]}" "${GLUE_SIZE[@]}" --seeds "$seed" --out "$WORK/glue-s$seed" 2>&1 | sed -u "s/^/[seed $seed] /" &
+    for task in "${GLUE_TASKS[@]}"; do
+      OMP_NUM_THREADS=$(( threads > 0 ? threads : 1 )) within "$PY" -m gelora bench --model "$WORK/minilm" \
+        --tasks "$task" "${GLUE[@]}" "${GLUE_SIZE[@]}" --seeds "$seed" --out "$WORK/glue-$task-s$seed" 2>&1 \
+        | sed -u "s/^/[$task seed $seed] /" &
+    done
   done
-  for seed in "${SEEDS[@]}"; do
+  for (( ; jobs > 0; jobs-- )); do
     wait -n || status=$?
   done
   mkdir -p "$WORK/glue"
   for seed in "${SEEDS[@]}"; do
-    cp -rn "$WORK/glue-s$seed/." "$WORK/glue/"
+    for task in "${GLUE_TASKS[@]}"; do
+      cp -rn "$WORK/glue-$task-s$seed/." "$WORK/glue/"
+    done
   done
   return "$status"
 }
 
 glue_report() {
   rm -f "$WORK/glue/results.jsonl" "$WORK/glue/results.md"  # rewritten from the merged runs
-  within "$PY" -m gelora bench --model "$WORK/minilm" "${GLUE[@]}" "${GLUE_SIZE[@]}" \
-    --seeds "$(IFS=,; echo "${SEEDS[*]}")" --out "$WORK/glue" --report-only \
+  within "$PY" -m gelora bench --model "$WORK/minilm" --tasks "$(IFS=,; echo "${GLUE_TASKS[*]}")" "${GLUE[@]}" \
+    "${GLUE_SIZE[@]}" --seeds "$(IFS=,; echo "${SEEDS[*]}")" --out "$WORK/glue" --report-only \
     && cp "$WORK/glue/results.md" "$OUT/glue.md" && cp "$WORK/glue/results.jsonl" "$OUT/glue.jsonl"
 }
 
