@@ -188,7 +188,8 @@ def loop(run: Run) -> None:
         # ---- end of an epoch (or of max_steps): evaluate, record, checkpoint
         if config.eval_every_epoch or state.global_step >= run.total_steps:
             _evaluate(run)
-        state.end_epoch()
+        if state.step_in_epoch >= run.steps_per_epoch:
+            state.end_epoch()  # not at a --max-steps stop mid-epoch: a longer resumed run takes the epoch's next batch
         _checkpoint(run)
     bar.close()
 
