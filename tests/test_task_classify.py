@@ -83,3 +83,26 @@ def test_eval_fraction_or_data_dir_that_would_be_ignored(tiny, tmp_path):
     options = DataOptions(text_columns=["text"], label_column="y", data=str(train))
     with pytest.raises(GeloraError, match="--data-dir is the GLUE folder"):
         runner.train(tiny_config(tiny, tmp_path / "run", task="classify", data_options=options))
+
+
+@pytest.mark.parametrize(
+    ("train_labels", "eval_labels", "split"),
+    [
+        (["good", "bad", "", "good", "bad", "good"], ["good", "bad"], "training"),  # not a class named "None"
+        (["1.5", "", "2.5", "0.5", "3.0", "4.0"], ["1.0", "2.0"], "training"),  # not a 6-class classification
+        (["1.5", "0.5", "2.5", "0.5", "3.0", "4.0"], ["1.0", ""], "evaluation"),  # not a traceback
+    ],
+)
+def test_a_row_without_a_label_is_refused(tiny, tmp_path, capsys, train_labels, eval_labels, split):
+    def csv(name: str, labels: list[str]) -> str:
+        path = tmp_path / name
+        path.write_text("text,y\n" + "".join(f"some words {i},{y}\n" for i, y in enumerate(labels)))
+        return str(path)
+
+    argv = ["train", tiny["model"], "--task", "classify", "--method", "lora", "--out", str(tmp_path / "run"),
+            "--data", csv("train.csv", train_labels), "--eval-data", csv("eval.csv", eval_labels),
+            "--text-columns", "text", "--label-column", "y", "--max-length", "32"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"1 {split} row(s) have no label in column 'y'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

@@ -7,6 +7,7 @@ make a regression on one output.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -93,9 +94,15 @@ class Classify(SequenceClassification):
     def _check_rows(self, dataset, split: str) -> None:
         from gelora.data import check_columns
 
-        check_columns(dataset, (*self.text_columns, self.config.data_options.label_column))
+        column = self.config.data_options.label_column
+        check_columns(dataset, (*self.text_columns, column))
         if len(dataset) == 0:
             raise GeloraError(f"the {split} data has no rows; give more rows or a larger --eval-fraction")
+        # An empty CSV cell reads as None (or NaN in a float column): a class named "None" would be silently wrong.
+        missing = sum(v is None or (isinstance(v, float) and math.isnan(v)) for v in dataset[column])
+        if missing:
+            raise GeloraError(f"{missing} {split} row(s) have no label in column {column!r} (an empty cell or null); "
+                              "fill in their labels or drop those rows")
 
     def _label_ids(self, labels: list, split: str) -> list:
         """Class ids of ``labels`` in ``label_names`` order (regression: the numbers)."""
@@ -122,8 +129,8 @@ class Classify(SequenceClassification):
 
 
 def _numbers(labels: list, split: str) -> list[float]:
-    bad = next((v for v in labels if isinstance(v, bool) or not isinstance(v, (int, float))), None)
-    if bad is not None:
-        raise GeloraError(f"regression labels must be numbers; the {split} data holds {bad!r}; fix it, or drop "
+    bad = [v for v in labels if isinstance(v, bool) or not isinstance(v, (int, float))]
+    if bad:
+        raise GeloraError(f"regression labels must be numbers; the {split} data holds {bad[0]!r}; fix it, or drop "
                           "--problem regression")
     return [float(v) for v in labels]
