@@ -106,3 +106,22 @@ def test_a_row_without_a_label_is_refused(tiny, tmp_path, capsys, train_labels, 
     err = capsys.readouterr().err
     assert f"1 {split} row(s) have no label in column 'y'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_options_that_local_data_would_ignore_are_refused(tiny, tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    write_rows(folder / "train.csv", 12)
+    write_rows(folder / "validation.csv", 6, seed=1)
+    cases = [(dict(data=str(folder), eval_fraction=0.3), "has a validation split, which the run evaluates on"),
+             (dict(data=str(folder / "train.csv"), data_config="main"), "--data-config names a configuration")]
+    for data, phrase in cases:
+        options = DataOptions(text_columns=["text"], label_column="y", **data)
+        with pytest.raises(GeloraError, match=phrase):
+            runner.train(tiny_config(tiny, tmp_path / "run", task="classify", data_options=options, data_dir=None))
+        assert not (tmp_path / "run").exists()
+    # the folder's own split, or a fraction of one file, are what a run evaluates on
+    options = DataOptions(text_columns=["text"], label_column="y", data=str(folder))
+    metrics = runner.train(tiny_config(tiny, tmp_path / "run", task="classify", data_options=options, data_dir=None,
+                                       epochs=1))
+    assert metrics["eval_samples"] == 6

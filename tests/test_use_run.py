@@ -280,6 +280,8 @@ def test_refusals_are_one_line_and_come_before_the_model_is_loaded(glue_run, cla
         (["evaluate", str(classify_run[0]), "--data", str(unseen)], "'sarcastic' appear only in the evaluation"),
         (["evaluate", str(run), "--data", str(eval_file), "--batch-size", "0"], "--batch-size"),
         (["evaluate", str(run), "--data", str(eval_file), "--eval-generate", "2"], "--eval-generate applies to sft"),
+        (["evaluate", str(run), "--data", str(tmp_path)], "is a folder (with no_pair.jsonl, taken.jsonl, "
+                                                           "unseen.jsonl); give one data file"),
         (["evaluate", str(sft_run), "--data", str(eval_file), "--eval-generate", "-1"], "--eval-generate must be"),
         (["predict", str(sft_run), "--data", str(no_pair), "--out", str(tmp_path / "p.jsonl")],
          "no prompt column 'question'"),

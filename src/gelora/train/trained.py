@@ -34,6 +34,13 @@ class UseOptions:
     def check(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
             raise GeloraError(f"--batch-size must be at least 1 (got {self.batch_size})")
+        from gelora.data import FILE_KINDS
+
+        folder = Path(self.data).expanduser()
+        if folder.is_dir():  # which split a user means is a guess (read as data, a folder gives its train split)
+            files = sorted(p.name for p in folder.iterdir() if p.suffix in FILE_KINDS)
+            raise GeloraError(f"--data {self.data!r} is a folder (with {', '.join(files) or 'no data files'}); "
+                              "give one data file, e.g. its test or validation file")
 
 
 @dataclass(kw_only=True)

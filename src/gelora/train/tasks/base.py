@@ -92,9 +92,29 @@ class Task:
                               "drop one of them")
         if not 0 < options.eval_fraction < 1:
             raise GeloraError(f"--eval-fraction must be in (0, 1) (got {options.eval_fraction:g})")
+        self._check_local_data(options)
         if config.data_dir is not None and not self.name.startswith("glue/"):
             raise GeloraError(f"--data-dir is the GLUE folder; --task {self.name} reads --data instead: drop it")
         self._check_max_length()
+
+    @staticmethod
+    def _check_local_data(options) -> None:
+        """Options that local ``--data`` would silently ignore: a Hub configuration, a held-out fraction beside the
+        folder's own evaluation split."""
+        from pathlib import Path
+
+        if options.data is None or not Path(options.data).expanduser().exists():
+            return  # a Hub dataset id (or no data: the task says so)
+        if options.data_config is not None:
+            raise GeloraError(f"--data-config names a configuration of a Hub dataset, and --data {options.data!r} is "
+                              "local; drop --data-config")
+        given = options.given()
+        held_out = "eval_fraction" in given and not (options.eval_data or options.eval_split) and \
+            _held_out_split(options.data)
+        if held_out:
+            raise GeloraError(f"--data {options.data!r} has a {held_out} split, which the run evaluates on, so "
+                              "--eval-fraction would be ignored; drop it, or give its training file as --data to hold "
+                              "out training rows")
 
     def _check_max_length(self) -> None:
         """A ``--max-length`` beyond the model's positions would fail in the first forward pass: refuse it now."""
