@@ -72,3 +72,12 @@ def test_held_out_questions_share_no_context_with_training(tiny, tmp_path, squad
     train, evaluation = make_task(config).hold_out(rows, 0.2)
     assert len(train) + len(evaluation) == len(rows) and len(evaluation) > 0
     assert not set(train["context"]) & set(evaluation["context"])
+
+
+def test_squad_v1_refuses_unanswerable_questions(tiny, tmp_path, squad_v2, capsys):
+    argv = ["train", tiny["model"], "--task", "squad", "--method", "lora", "--out", str(tmp_path / "run"),
+            "--data", str(squad_v2), "--max-length", "64", "--max-train-samples", "8"]
+    assert main(argv) == 2  # the sample is SQuAD v2: scoring it as v1.1 would be silently wrong
+    err = capsys.readouterr().err
+    assert "use --task squad_v2" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

@@ -112,7 +112,11 @@ class QuestionAnswering(Task):
         from transformers import DataCollatorWithPadding
 
         check_answers(dataset)
-        self.version_2 = self.version_2 or any(not row["text"] for row in dataset["answers"])
+        unanswerable = sum(not row["text"] for row in dataset["answers"])
+        if unanswerable and self.kind == "squad":
+            raise GeloraError(f"--task squad is SQuAD v1.1, where every question has an answer, and {unanswerable} "
+                              "evaluation question(s) have none; use --task squad_v2 (or --task qa)")
+        self.version_2 = self.version_2 or unanswerable > 0
         self.examples, self.features = dataset, self._eval_features(dataset, tokenizer)
         return TaskData(
             train=[],
