@@ -77,11 +77,37 @@ def test_atomic_folders_get_the_mode_of_the_umask(tmp_path, umask):
         (folder / "README.md").write_text("plain write")
         (folder / "sub").mkdir()
         atomic_write_json(folder / "sub" / "ranks.json", [1, 2])
+        os.close(os.open(folder / "private.bin", os.O_WRONLY | os.O_CREAT, 0o600))  # as safetensors writes
 
     out = atomic_write_dir(tmp_path / "run" / "adapter", write)
     folders = [tmp_path / "run", out, out / "sub"]
     assert [_mode(p) for p in folders] == [0o777 & ~umask] * 3
-    assert [_mode(out / "README.md"), _mode(out / "sub" / "ranks.json")] == [0o666 & ~umask] * 2
+    files = [out / "README.md", out / "sub" / "ranks.json", out / "private.bin"]
+    assert [_mode(p) for p in files] == [0o666 & ~umask] * 3
+
+
+def test_a_writer_that_recreates_the_file_privately_still_gives_the_umask_mode(tmp_path, umask):
+    def private(tmp):
+        os.unlink(tmp)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600))
+
+    assert _mode(atomic_write(tmp_path / "w.safetensors", private)) == 0o666 & ~umask
+
+
+def test_a_runs_weights_and_checkpoints_get_the_umask_mode(tiny, tmp_path):
+    from helpers import tiny_config
+
+    from gelora.train.runner import train
+
+    old = os.umask(0o027)
+    try:
+        train(tiny_config(tiny, tmp_path / "run", epochs=1, max_train_samples=8))
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    assert any(p.name == "adapter_model.safetensors" for p in files)
+    assert any(p.name == "model.safetensors" and "checkpoint" in p.parts for p in files)
+    assert {str(p.relative_to(tmp_path)): _mode(p) for p in files if _mode(p) != 0o640} == {}
 
 
 def test_failed_atomic_write_keeps_the_old_file_and_no_temporary(tmp_path):

@@ -29,6 +29,29 @@ def _new_temp_file(path: Path) -> str:
             continue
 
 
+def _plain_file_mode(folder: Path) -> int:
+    """The permission bits a plain new file gets in ``folder`` (0644 under umask 022), learned from a probe file
+    rather than by changing the process-wide umask."""
+    probe = _new_temp_file(folder / ".mode")
+    try:
+        return os.stat(probe).st_mode & 0o777
+    finally:
+        os.unlink(probe)
+
+
+def give_plain_modes(folder: str | os.PathLike) -> None:
+    """Give every file under ``folder`` the mode a plain new file gets there.
+
+    Writers we do not control may create files 0600 (safetensors does for adapters and checkpoints): the user's
+    umask, not the library's choice, decides who may read their outputs.
+    """
+    folder = Path(folder)
+    mode = _plain_file_mode(folder)
+    for file in folder.rglob("*"):
+        if file.is_file() and file.stat().st_mode & 0o777 != mode:
+            os.chmod(file, mode)
+
+
 def _fsync(path: str | os.PathLike) -> None:
     """Flush a file's or folder's contents to disk.
 
@@ -51,8 +74,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _new_temp_file(path)
+    mode = os.stat(tmp).st_mode & 0o777
     try:
         write(tmp)
+        if os.stat(tmp).st_mode & 0o777 != mode:  # a writer that recreated the file with its own mode
+            os.chmod(tmp, mode)
         _fsync(tmp)
         os.replace(tmp, path)
         _fsync(path.parent)
@@ -75,6 +101,7 @@ def atomic_write_dir(path: str | os.PathLike, write: Callable[[Path], None]) -> 
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
     try:
         write(tmp)
+        give_plain_modes(tmp)
         folders = {path.parent}
         for file in sorted(p for p in tmp.rglob("*") if p.is_file()):
             dest = path / file.relative_to(tmp)

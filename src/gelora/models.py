@@ -19,6 +19,7 @@ from pathlib import Path
 from unittest.mock import patch
 
 from gelora.errors import GeloraError
+from gelora.io import give_plain_modes
 
 MINILM = "minilm"
 SMOLLM2 = "smollm2"
@@ -107,6 +108,7 @@ def gguf_folder(gguf_file: Path) -> Path:
     try:
         print(f"gelora: converting {gguf_file.name} once into {target}", file=sys.stderr, flush=True)
         _convert_gguf(gguf_file, tmp)
+        give_plain_modes(tmp)
         os.rename(tmp, target)
     except OSError:
         if not target.is_dir():  # not a lost race: a real failure

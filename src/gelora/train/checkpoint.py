@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gelora.errors import GeloraError
-from gelora.io import atomic_write_json, atomic_write_text
+from gelora.io import atomic_write_json, atomic_write_text, give_plain_modes
 from gelora.outdir import OutputFolder
 from gelora.train.config import TrainConfig
 from gelora.train.state import TrainState
@@ -140,6 +140,7 @@ def save_checkpoint(accelerator, out: str | os.PathLike, state: TrainState) -> P
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         atomic_write_json(partial / STATE_FILE, state.state_dict())
+        give_plain_modes(partial)
         os.replace(partial, final)
         atomic_write_text(root / LATEST, name + "\n")
         for old in root.iterdir():
