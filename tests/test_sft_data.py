@@ -95,6 +95,14 @@ def test_files_load_alike_with_named_columns(tmp_path, suffix):
     assert ds.to_list() == [{"prompt": r["question"], "completion": r["answer"]} for r in rows]
 
 
+def test_a_csv_column_of_whole_numbers_is_read_as_text(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("question,answer\nsix times seven?,42\nten plus one?,11\n")
+    ds = load_sft_dataset(path, prompt_column="question", completion_column="answer")
+    assert ds.to_list() == [{"prompt": "six times seven?", "completion": "42"},
+                            {"prompt": "ten plus one?", "completion": "11"}]
+
+
 def test_file_without_the_named_columns(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"question": "q", "answer": "a"}])
     with pytest.raises(GeloraError, match="column\\(s\\) problem not in the data; available: question, answer"):
@@ -116,7 +124,8 @@ def test_folder_split_and_file_split(tmp_path):
     "row, match",
     [
         ({"prompt": "p", "completion": "  "}, "row 1: empty completion"),
-        ({"prompt": None, "completion": "c"}, "row 1: the prompt is a NoneType"),
+        ({"prompt": None, "completion": "c"}, "row 1: no prompt \\(an empty cell or null\\)"),
+        ({"prompt": "p", "completion": ["c"]}, "row 1: the completion is not text \\(list \\['c'\\]\\)"),
     ],
 )
 def test_bad_prompt_completion_rows(tmp_path, row, match):

@@ -115,11 +115,16 @@ def load_sft_dataset(
 def sft_columns(dataset, prompt_column: str | None = None, completion_column: str | None = None, where: str = "data"):
     """``dataset`` with only the columns ``messages``, or ``prompt`` / ``completion`` (renamed from the given ones),
     every row checked (``where`` names the data in errors)."""
+    from datasets import Value
+
     fmt = detect_format(dataset.column_names, prompt_column, completion_column)
     dataset = dataset.select_columns(list(fmt.columns))
     if fmt.kind != MESSAGES:
         renames = dict(zip(fmt.columns, (PROMPT, COMPLETION)))
         dataset = dataset.rename_columns({k: v for k, v in renames.items() if k != v})
+        for column in (PROMPT, COMPLETION):  # a CSV column of whole numbers (answers "42") is read as integers
+            if getattr(dataset.features[column], "dtype", "").startswith(("int", "uint")):
+                dataset = dataset.cast_column(column, Value("string"))
     if len(dataset) == 0:
         raise GeloraError(f"{where} has no rows")
     for i, row in enumerate(dataset):
@@ -133,9 +138,12 @@ def check_row(row: dict, index: int) -> None:
         _check_messages(row[MESSAGES], index)
         return
     for column in (PROMPT, COMPLETION):
-        if not isinstance(row[column], str):
+        value = row[column]
+        if value is None:
+            raise GeloraError(f"row {index}: no {column} (an empty cell or null); fill or drop the row")
+        if not isinstance(value, str):
             raise GeloraError(
-                f"row {index}: the {column} is a {type(row[column]).__name__} ({row[column]!r}), not text; "
+                f"row {index}: the {column} is not text ({type(value).__name__} {value!r}); "
                 "fill or drop the row (conversations go in a 'messages' column)"
             )
     if not row[COMPLETION].strip():
