@@ -148,16 +148,23 @@ def test_bad_messages_rows(tmp_path, messages, match):
         load_sft_dataset(path)
 
 
-def test_hub_id_offline_gives_one_line(monkeypatch):
+@pytest.mark.parametrize("reachable", [False, True])
+def test_a_hub_dataset_that_cannot_be_loaded_gives_one_line(monkeypatch, reachable):
     import datasets
 
-    def offline(*args, **kwargs):
+    offline_during_call = []
+
+    def fail(*args, **kwargs):
+        offline_during_call.append(datasets.config.HF_HUB_OFFLINE)  # offline: answer from the cache, no retries
         raise ConnectionError("Couldn't reach 'openai/gsm8k' on the Hub (LocalEntryNotFoundError)\nmore detail")
 
-    monkeypatch.setattr(datasets, "load_dataset", offline)
-    with pytest.raises(GeloraError, match="could not load 'openai/gsm8k' .*offline, give a local") as info:
+    monkeypatch.setattr(datasets, "load_dataset", fail)
+    monkeypatch.setattr("gelora.models.hub_reachable", lambda: reachable)
+    reason = "Couldn't reach" if reachable else "the Hub .* cannot be reached and the local datasets cache"
+    match = f"could not load 'openai/gsm8k' \\(config main, split test\\) from the Hub \\({reason}"
+    with pytest.raises(GeloraError, match=match) as info:
         load_sft_dataset("openai/gsm8k", config="main", split="test")
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and offline_during_call == [not reachable]
 
 
 @pytest.mark.skipif(not GSM8K_DIR.is_dir(), reason="GSM8K data folder not present")

@@ -65,18 +65,11 @@ def load_task(task: str, data_dir_: str | os.PathLike | None = None):
 
     Reads ``<data_dir>/<name>/{train,validation}.jsonl`` when a data folder is set, else ``nyu-mll/glue`` from the Hub.
     """
-    import datasets
-
     spec = task_spec(task)
     root = data_dir(data_dir_)
     if root is None:
-        try:
-            return datasets.load_dataset("nyu-mll/glue", spec.name)
-        except Exception as e:  # the Hub raises many kinds; all mean the same thing to a user
-            raise GeloraError(
-                f"could not load glue/{spec.name} from the Hub ({type(e).__name__}); "
-                f"offline, pass --data-dir or set ${DATA_DIR_ENV} to a folder with {spec.name}/train.jsonl"
-            ) from None
+        return _from_hub(f"glue/{spec.name}", f"pass --data-dir or set ${DATA_DIR_ENV} to a folder with "
+                         f"{spec.name}/train.jsonl", "nyu-mll/glue", spec.name)
     ds = _read_files("json", {k: str(v) for k, v in glue_files(task, root).items()})
     check_columns(ds["train"], spec.text_columns)
     return ds
@@ -153,16 +146,34 @@ def _read_file(path: Path):
 
 
 def _load_hub(hub_id: str, config: str | None, split: str):
-    import datasets
+    what = f"{hub_id!r} ({'config ' + config + ', ' if config else ''}split {split})"
+    return _from_hub(what, "check the dataset id, --data-config and the split, or give a local "
+                     ".jsonl/.json/.csv/.parquet file or a folder with <split>.jsonl", hub_id, config, split=split)
 
+
+def _from_hub(what: str, fix: str, *args, **kwargs):
+    """``datasets.load_dataset(*args, **kwargs)``, every failure one ``GeloraError`` about ``what`` ending in ``fix``.
+
+    An unreachable Hub makes datasets retry for ~25 s before failing; in offline mode, for this call only, it answers
+    from its local cache, or fails, at once.
+    """
+    from contextlib import nullcontext
+    from unittest.mock import patch
+
+    import datasets
+    from huggingface_hub import constants
+
+    from gelora.models import hub_reachable
+
+    offline = not hub_reachable()
     try:
-        return datasets.load_dataset(hub_id, config, split=split)
+        with patch.object(datasets.config, "HF_HUB_OFFLINE", True) if offline else nullcontext(), \
+                patch.object(constants, "HF_HUB_OFFLINE", True) if offline else nullcontext():
+            return datasets.load_dataset(*args, **kwargs)
     except Exception as e:  # the Hub and datasets raise many kinds; all mean the same thing to a user
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise GeloraError(
-            f"could not load {hub_id!r} (config {config}, split {split}) from the Hub ({reason}); "
-            "offline, give a local .jsonl/.json/.csv/.parquet file or a folder with <split>.jsonl"
-        ) from None
+        reason = f"the Hub ({constants.ENDPOINT}) cannot be reached and the local datasets cache does not hold it" \
+            if offline else (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise GeloraError(f"could not load {what} from the Hub ({reason}); {fix}") from None
 
 
 def load_file(path: str | os.PathLike, text_columns: list[str] | tuple[str, ...]):
