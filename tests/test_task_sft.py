@@ -84,3 +84,15 @@ def test_two_processes_train_like_one(chat_model, tmp_path):
     weights = [load_file(tmp_path / run / "adapter" / "adapter_model.safetensors") for run in ("two", "one")]
     for name in weights[1]:
         assert torch.allclose(weights[0][name], weights[1][name], rtol=1e-5, atol=5e-6), name
+
+
+def test_the_summary_says_how_many_rows_max_length_cut(chat_model, tmp_path, capsys):
+    argv = ["train", chat_model["model"], "--task", "sft", "--method", "lora", "--data", chat_model["data"],
+            "--prompt-column", "question", "--completion-column", "answer", "--rank", "2", "--max-steps", "1",
+            "--no-progress", "--max-length", "20", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["train_truncated"] > 0  # 20 tokens cut every templated row
+    assert len(lines) == 2 and lines[1].startswith("  at --max-length 20: ")
+    assert f"{metrics['train_truncated']} training rows cut" in lines[1]

@@ -21,6 +21,7 @@ from unittest.mock import patch
 from gelora.errors import GeloraError
 from gelora.io import give_plain_modes
 
+MODEL_HELP = "Hub id, local model folder, .gguf file, 'minilm' or 'smollm2'"
 MINILM = "minilm"
 SMOLLM2 = "smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"

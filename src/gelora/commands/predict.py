@@ -25,5 +25,5 @@ def run(args: argparse.Namespace) -> int:
     from gelora.train.trained import predict_run
 
     rows = predict_run(from_args(PredictOptions, args))
-    print(f"wrote {len(rows)} predictions to {args.out}")
+    print(f"wrote {len(rows)} prediction{'s' * (len(rows) != 1)} to {args.out}")
     return 0

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 from gelora.cli_args import add_arguments, from_args
+from gelora.models import MODEL_HELP
 from gelora.options import ProfileOptions
 from gelora.profile import DEFAULT_BOOTSTRAP
 
 
 def register(sub, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help="ID profile of a model: one intrinsic dimension per layer boundary")
-    p.add_argument("model", help="Hub id, local folder, or 'minilm'")
+    p.add_argument("model", help=MODEL_HELP)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", help="glue/<name>: cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp")
     source.add_argument("--data", metavar="FILE", help="a .jsonl, .json or .csv file of texts")

@@ -47,8 +47,20 @@ def run(args: argparse.Namespace) -> int:
     best, final = metrics["best"], metrics["final"]
     name = metrics["metric"]
     print(
-        f"{metrics['method']} on {metrics['task']}: {name} best {best[name]:.4f} (epoch {best['epoch']:g}), "
+        f"{metrics['method']} on {metrics['task']}: {name} best {best[name]:.4f} (epoch {best['epoch']:.3g}), "
         f"final {final[name]:.4f}; {metrics['trainable_params']:,} trainable params; "
         f"{metrics['wall_seconds']:.0f} s; written to {args.out}"
     )
+    cut = [f"{count} {what}" for key, what in CUT_ROWS.items() if (count := metrics.get(key))]
+    if cut:  # rows the model did not see whole: a user should not have to find this in metrics.json
+        print(f"  at --max-length {args.max_length}: {', '.join(cut)}")
     return 0
+
+
+# metrics.json counts of rows that --max-length cut or left out (sft), and what they mean
+CUT_ROWS = {
+    "train_truncated": "training rows cut",
+    "train_dropped": "training rows dropped (no answer token left)",
+    "eval_truncated": "evaluation rows cut",
+    "eval_dropped": "evaluation rows not scored (no answer token left)",
+}

@@ -14,6 +14,7 @@ from typing import Any
 
 from gelora.cli_args import option
 from gelora.errors import GeloraError
+from gelora.models import MODEL_HELP
 from gelora.options import PlanOptions, ProfileOptions
 
 DEFAULT_RANK = 8
@@ -68,7 +69,7 @@ class TrainConfig:
     """One fine-tuning run. ``out`` receives metrics.json, the adapter (or full model), checkpoints and, for
     GeLoRA, the profile and plan. ``batch_size`` is per process."""
 
-    model: str = option(help="Hub id, local model folder, or 'minilm'", positional=True)
+    model: str = option(help=MODEL_HELP, positional=True)
     task: str = option(help="glue/<name> (cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp); classify (labelled rows "
                        "of --data); sft (instruction tuning of a decoder LLM); qa, squad, squad_v2 (extractive question "
                        "answering, SQuAD schema)")
