@@ -98,8 +98,9 @@ def test_output_folder_with_foreign_files(tiny, tmp_path, capsys):
         (["--lora-dropout", "2"], "--lora-dropout must be in [0, 1) (got 2)"),
         (["--lr", "-1e-3"], "--lr must be positive (got -0.001)"),
         (["--warmup-ratio", "5"], "--warmup-ratio must be in [0, 1] (got 5)"),
-        (["--budget-rank", "2"], "only apply to methods that train a GeLoRA plan, not lora"),
-        (["--rule", "budget", "--budget-rank", "2"], "only apply to methods that train a GeLoRA plan"),
+        (["--budget-rank", "2"], "--budget-rank (profile and plan options) only apply to methods that train a "
+                                 "GeLoRA plan, not lora"),
+        (["--num-samples", "8", "--budget-rank", "2"], "--budget-rank, --num-samples (profile and plan options)"),
     ],
 )
 def test_settings_refused_before_anything_loads(tiny, tmp_path, capsys, monkeypatch, extra, phrase):

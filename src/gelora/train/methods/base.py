@@ -6,6 +6,7 @@ drives every method through this interface and never names one.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -78,12 +79,10 @@ class Method:
             raise GeloraError(f"--rank does not apply to --method {cls.name}: {fix}")
         if config.plan is not None and not cls.uses_plan:
             raise GeloraError(f"--plan only applies to methods that train a GeLoRA plan, not {cls.name}; drop --plan")
-        planning = config.plan_options != PlanOptions() or config.profile_options != ProfileOptions()
+        planning = _changed(config.plan_options, PlanOptions()) + _changed(config.profile_options, ProfileOptions())
         if planning and not cls.uses_plan:
-            raise GeloraError(
-                f"profile and plan options (--rule, --budget-rank, --offset, --pooling, ...) only apply to methods "
-                f"that train a GeLoRA plan, not {cls.name}; drop them"
-            )
+            raise GeloraError(f"{', '.join(planning)} (profile and plan options) only apply to methods that train a "
+                              f"GeLoRA plan, not {cls.name}; drop them")
         if planning and config.plan is not None:
             raise GeloraError("--plan gives the ranks, so profile and plan options would be ignored; drop them")
         if config.plan is not None and config.target_modules is not None:
@@ -141,3 +140,8 @@ class Method:
         """Values for experiment trackers at each evaluation (e.g. GeoLoRA's total rank)."""
         return {}
 
+
+def _changed(options, defaults) -> list[str]:
+    """The flags of the ``options`` dataclass fields set to something other than ``defaults``."""
+    return ["--" + f.name.replace("_", "-") for f in dataclasses.fields(options)
+            if getattr(options, f.name) != getattr(defaults, f.name)]
