@@ -73,7 +73,7 @@ def test_detect_format(columns, named, expected):
     "columns, named, match",
     [
         (["question", "answer"], (None, None), "no SFT columns.*found: question, answer"),
-        (["question", "answer"], ("q", "answer"), "column\\(s\\) q not in the data; available: question, answer"),
+        (["question", "answer"], ("q", "answer"), "column\\(s\\) q not in the data; available: question, answer; give data with them"),
         (["question", "answer"], ("question", None), "give both"),
     ],
 )
@@ -105,7 +105,7 @@ def test_a_csv_column_of_whole_numbers_is_read_as_text(tmp_path):
 
 def test_file_without_the_named_columns(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [{"question": "q", "answer": "a"}])
-    with pytest.raises(GeloraError, match="column\\(s\\) problem not in the data; available: question, answer"):
+    with pytest.raises(GeloraError, match="column\\(s\\) problem not in .*d.jsonl \\(train\\); available: question, answer"):
         load_sft_dataset(path, prompt_column="problem", completion_column="answer")
 
 

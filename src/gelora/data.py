@@ -188,11 +188,11 @@ def load_file(path: str | os.PathLike, text_columns: list[str] | tuple[str, ...]
     return datasets.DatasetDict({"train": dataset})
 
 
-def check_columns(dataset, columns: tuple[str, ...]) -> None:
+def check_columns(dataset, columns: tuple[str, ...], where: str = "the data") -> None:
     missing = [c for c in columns if c not in dataset.column_names]
     if missing:
         raise GeloraError(
-            f"column(s) {', '.join(missing)} not in the data; available: {', '.join(dataset.column_names)}"
+            f"column(s) {', '.join(missing)} not in {where}; available: {', '.join(dataset.column_names)}"
         )
 
 

@@ -95,7 +95,7 @@ class Classify(SequenceClassification):
         from gelora.data import check_columns
 
         column = self.config.data_options.label_column
-        check_columns(dataset, (*self.text_columns, column))
+        check_columns(dataset, (*self.text_columns, column), where=f"the {split} data")
         if len(dataset) == 0:
             raise GeloraError(f"the {split} data has no rows; give more rows or a larger --eval-fraction")
         # An empty CSV cell reads as None (or NaN in a float column): a class named "None" would be silently wrong.

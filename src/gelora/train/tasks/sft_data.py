@@ -55,8 +55,9 @@ class SFTData:
     dropped: int
 
 
-def detect_format(columns: Iterable[str], prompt_column: str | None = None, completion_column: str | None = None) -> SFTFormat:
-    """Find the SFT format from the column names.
+def detect_format(columns: Iterable[str], prompt_column: str | None = None, completion_column: str | None = None,
+                  where: str = "the data") -> SFTFormat:
+    """Find the SFT format from the column names (``where`` names the data in errors).
 
     Named prompt / completion columns win, then a ``messages`` column, then ``prompt`` + ``completion``.
     """
@@ -68,8 +69,8 @@ def detect_format(columns: Iterable[str], prompt_column: str | None = None, comp
         missing = [c for c in named if c not in columns]
         if missing:
             raise GeloraError(
-                f"column(s) {', '.join(missing)} not in the data; available: {', '.join(columns)}; "
-                "fix --prompt-column/--completion-column"
+                f"column(s) {', '.join(missing)} not in {where}; available: {', '.join(columns)}; give data with "
+                "them, or (training) name others with --prompt-column/--completion-column"
             )
         return SFTFormat("prompt-completion", named)
     if MESSAGES in columns:
@@ -77,7 +78,7 @@ def detect_format(columns: Iterable[str], prompt_column: str | None = None, comp
     if PROMPT in columns and COMPLETION in columns:
         return SFTFormat("prompt-completion", (PROMPT, COMPLETION))
     raise GeloraError(
-        f"no SFT columns in the data (found: {', '.join(columns)}); give a 'messages' column, 'prompt' + "
+        f"no SFT columns in {where} (found: {', '.join(columns)}); give a 'messages' column, 'prompt' + "
         "'completion' columns, or name two with --prompt-column/--completion-column"
     )
 
@@ -112,12 +113,12 @@ def load_sft_dataset(
     return sft_columns(dataset, prompt_column, completion_column, where=f"{path_or_hub_id} ({split})")
 
 
-def sft_columns(dataset, prompt_column: str | None = None, completion_column: str | None = None, where: str = "data"):
+def sft_columns(dataset, prompt_column: str | None = None, completion_column: str | None = None, where: str = "the data"):
     """``dataset`` with only the columns ``messages``, or ``prompt`` / ``completion`` (renamed from the given ones),
     every row checked (``where`` names the data in errors)."""
     from datasets import Value
 
-    fmt = detect_format(dataset.column_names, prompt_column, completion_column)
+    fmt = detect_format(dataset.column_names, prompt_column, completion_column, where)
     dataset = dataset.select_columns(list(fmt.columns))
     if fmt.kind != MESSAGES:
         renames = dict(zip(fmt.columns, (PROMPT, COMPLETION)))
