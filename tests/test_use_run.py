@@ -111,6 +111,13 @@ def test_a_geolora_run_reopens_as_its_exported_peft_lora(tiny, tmp_path, capsys)
     result = evaluate_json(tmp_path / "run", eval_file, capsys)
     expected = final_scores(tmp_path / "run", result["metrics"])
     assert result["metrics"] == pytest.approx(expected, rel=1e-5)
+    # a task-typed adapter, as a PEFT LoRA run writes, so AutoPeftModelFor... opens it as well
+    from peft import AutoPeftModelForSequenceClassification
+
+    saved = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())
+    assert saved["task_type"] == "SEQ_CLS"
+    model = AutoPeftModelForSequenceClassification.from_pretrained(tmp_path / "run" / "adapter", num_labels=1)
+    assert type(model).__name__ == "PeftModelForSequenceClassification"
 
 
 # ---- classify: string labels, and a full fine-tuning regression

@@ -71,8 +71,11 @@ def _base_copy(model: nn.Module) -> nn.Module:
 
 
 @torch.no_grad()
-def export_to_peft(model: nn.Module, out_dir: str | os.PathLike) -> Path:
+def export_to_peft(model: nn.Module, out_dir: str | os.PathLike, task_type: str | None = None) -> Path:
     """Save the adapters of ``model`` as a PEFT LoRA adapter that ``PeftModel.from_pretrained`` opens.
+
+    ``task_type`` (PEFT's, e.g. ``"SEQ_CLS"``, ``"CAUSAL_LM"``) goes into ``adapter_config.json``, as for a PEFT
+    LoRA run, so ``AutoPeftModelFor...`` classes open the adapter too.
 
     Each adapter becomes ``lora_A = U^T`` and ``lora_B = s V S`` at its current rank. The
     per-module rank goes into ``rank_pattern`` and ``alpha_pattern`` gets the same value, so
@@ -96,6 +99,7 @@ def export_to_peft(model: nn.Module, out_dir: str | os.PathLike) -> Path:
         lora_dropout=config.dropout,
         bias="none",
         modules_to_save=list(config.modules_to_save) or None,
+        task_type=task_type,
     )
     peft_model = get_peft_model(_base_copy(model), lora_config)
     inner = peft_model.base_model.model

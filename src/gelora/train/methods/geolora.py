@@ -42,6 +42,7 @@ class GeoLoRA(LoRA):
             seed=config.seed,
         )
         model = apply_geolora(base, geo)
+        self.task_type = ctx.task.peft_task_type  # of the exported PEFT adapter
         self.integrator = GeoLoRAIntegrator(model)  # gets the optimizer in attach()
         self.info["geolora"] = geo.to_dict()
         return model
@@ -75,7 +76,7 @@ class GeoLoRA(LoRA):
     def save(self, model: torch.nn.Module, folder: Path) -> None:
         from gelora.geolora import export_to_peft
 
-        export_to_peft(model, folder)
+        export_to_peft(model, folder, task_type=self.task_type)
 
     def finish(self, out: Path) -> None:
         from gelora.plots import plot_rank_history
