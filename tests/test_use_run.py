@@ -282,6 +282,7 @@ def test_refusals_are_one_line_and_come_before_the_model_is_loaded(glue_run, cla
         (["evaluate", str(run), "--data", str(no_pair)], "'label' column"),
         (["predict", str(run), "--data", str(no_pair), "--out", str(tmp_path / "p.jsonl")], "sentence2"),
         (["predict", str(run), "--data", str(eval_file), "--out", str(taken)], "--overwrite"),
+        (["predict", str(run), "--data", str(eval_file), "--out", str(tmp_path / "p.csv")], "name the file .jsonl"),
         (["predict", str(run), "--data", str(eval_file), "--out", str(tmp_path / "p.jsonl"), "--max-new-tokens",
           "3"], "sft runs only"),
         (["evaluate", str(classify_run[0]), "--data", str(unseen)], "'sarcastic' appear only in the evaluation"),

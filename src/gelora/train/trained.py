@@ -67,6 +67,8 @@ class PredictOptions(UseOptions):
         out = Path(self.out)
         if out.is_dir():
             raise GeloraError(f"--out {self.out!r} is a folder; give a file name such as preds.jsonl")
+        if out.suffix != ".jsonl":  # one JSON object a line: a .csv or .json name would promise another format
+            raise GeloraError(f"--out {self.out!r}: predictions are written as JSON lines; name the file .jsonl")
         if out.exists() and not self.overwrite:
             raise GeloraError(f"--out {self.out!r} exists; pass --overwrite to replace it, or give another file")
         if not out.parent.is_dir():
