@@ -17,6 +17,7 @@ from gelora.train.tasks.sft_data import (
     load_sft_dataset,
     pack,
     prompt_ids,
+    split_conversation,
     tokenize_sft,
 )
 from helpers import CHAT_TEMPLATE, GENERATION_TEMPLATE, make_llama, make_tokenizer, prompt_completion_rows
@@ -333,3 +334,18 @@ def test_generation_returns_only_the_completion_and_stops_at_eos(tok):
     assert model.training  # the caller's mode is restored
     model.generation_config.eos_token_id = 0
     assert generate_answers(model, tok, ["how many apples ?"], max_new_tokens=3) == ["seven"]
+
+
+def test_split_conversation_cuts_before_the_last_assistant_turn():
+    assert split_conversation(CONVERSATION, 0) == (CONVERSATION[:4], "a big dog sleeps")
+    assert split_conversation(CONVERSATION[:4], 0) == (CONVERSATION[:4], None)  # ends with a user turn: answer it
+    with pytest.raises(GeloraError, match="row 3: 'messages' has no user turn before the answer"):
+        split_conversation(CONVERSATION[:1] + CONVERSATION[2:3], 3)
+    with pytest.raises(GeloraError, match="row 1: 'messages' must be a list"):
+        split_conversation("hello", 1)
+
+
+def test_a_conversation_prompt_is_the_chat_template_with_the_generation_prompt(tok):
+    expected = tok.apply_chat_template(CONVERSATION[:4], tokenize=True, add_generation_prompt=True,
+                                       return_dict=True)["input_ids"]
+    assert prompt_ids(tok, CONVERSATION[:4]) == list(expected)

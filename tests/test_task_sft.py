@@ -96,3 +96,31 @@ def test_the_summary_says_how_many_rows_max_length_cut(chat_model, tmp_path, cap
     assert metrics["train_truncated"] > 0  # 20 tokens cut every templated row
     assert len(lines) == 2 and lines[1].startswith("  at --max-length 20: ")
     assert f"{metrics['train_truncated']} training rows cut" in lines[1]
+
+
+def test_a_run_on_conversations_generates_and_predicts_from_conversations(chat_model, tmp_path):
+    """--eval-generate answers each conversation before its last assistant turn, scored against that turn; predict
+    answers a messages file the same way (and a conversation that ends with a user turn as it is)."""
+    from pathlib import Path
+
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    for split in ("train", "test"):
+        rows = [json.loads(line) for line in (Path(chat_model["data"]) / f"{split}.jsonl").read_text().splitlines()]
+        chats = [{"messages": [{"role": "user", "content": r["question"]},
+                               {"role": "assistant", "content": r["answer"]}]} for r in rows]
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(c) + "\n" for c in chats))
+    options = DataOptions(data=str(folder), eval_generate=2, max_new_tokens=4)
+    metrics = runner.train(tiny_config(chat_model, tmp_path / "run", task="sft", data_options=options, epochs=1,
+                                       max_length=48, max_eval_samples=None))
+    chats = [json.loads(line)["messages"] for line in (folder / "test.jsonl").read_text().splitlines()]
+    generations = [json.loads(line) for line in (tmp_path / "run" / "generations.jsonl").read_text().splitlines()]
+    assert [g["prompt"] for g in generations] == [c[:1] for c in chats[:2]]
+    assert [g["reference"] for g in generations] == [c[1]["content"] for c in chats[:2]]
+    assert 0 <= metrics["final"]["exact_match"] <= 1  # the references end "#### n"
+    asked = tmp_path / "asked.jsonl"
+    asked.write_text(json.dumps({"messages": chats[0]}) + "\n" + json.dumps({"messages": chats[1][:1]}) + "\n")
+    out = tmp_path / "answers.jsonl"
+    assert main(["predict", str(tmp_path / "run"), "--data", str(asked), "--out", str(out)]) == 0
+    predicted = [json.loads(line) for line in out.read_text().splitlines()]
+    assert predicted == [{"prompt": g["prompt"], "generated": g["generated"]} for g in generations]

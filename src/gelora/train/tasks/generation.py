@@ -44,7 +44,8 @@ def _same(a: str, b: str) -> bool:
         return a.strip() == b.strip()
 
 
-def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int = 256, batch_size: int = 8) -> list[str]:
+def generate_answers(model, tokenizer, prompts: list[str | list[dict]], max_new_tokens: int = 256,
+                     batch_size: int = 8) -> list[str]:
     """Greedy completions of ``prompts``, decoded without the prompt and special tokens.
 
     Each prompt is what training conditioned on (:func:`gelora.train.tasks.sft_data.prompt_ids`: the chat template's

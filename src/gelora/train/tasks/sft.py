@@ -20,7 +20,15 @@ import torch
 
 from gelora.errors import GeloraError
 from gelora.train.tasks.base import Task, TaskData
-from gelora.train.tasks.sft_data import IGNORE_INDEX, MESSAGES, PROMPT, pack, sft_columns, tokenize_sft
+from gelora.train.tasks.sft_data import (
+    IGNORE_INDEX,
+    MESSAGES,
+    PROMPT,
+    pack,
+    sft_columns,
+    split_conversation,
+    tokenize_sft,
+)
 
 GENERATIONS_FILE = "generations.jsonl"
 
@@ -90,9 +98,6 @@ class SupervisedFineTuning(Task):
         self.tokenizer = tokenizer
         self.evaluation = sft_columns(dataset, options.prompt_column, options.completion_column,
                                       where="the evaluation data")
-        if options.eval_generate and MESSAGES in self.evaluation.column_names:
-            raise GeloraError("--eval-generate answers prompts, and the evaluation data are conversations (messages); "
-                              "give prompt/completion evaluation data, or drop --eval-generate")
         scored = self._tokenize(self.evaluation, tokenizer)
         padded = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX)
         return TaskData(train=[], eval=scored.rows, collate=padded, eval_collate=padded, profile_texts=[],
@@ -156,17 +161,19 @@ class SupervisedFineTuning(Task):
         from gelora.train.tasks.generation import exact_match, generate_answers, gsm8k_answer
 
         rows = self.evaluation.select(range(min(self.config.data_options.eval_generate, len(self.evaluation))))
-        answers = generate_answers(model, self.tokenizer, list(rows["prompt"]),
-                                   max_new_tokens=self.config.data_options.max_new_tokens,
+        if MESSAGES in rows.column_names:  # conversations: answer the turns before the last assistant turn
+            prompts, references = map(list, zip(*(split_conversation(m, i) for i, m in enumerate(rows[MESSAGES]))))
+        else:
+            prompts, references = list(rows["prompt"]), list(rows["completion"])
+        answers = generate_answers(model, self.tokenizer, prompts, max_new_tokens=self.config.data_options.max_new_tokens,
                                    batch_size=self.config.evaluation_batch_size)
-        references = list(rows["completion"])
         scores = {}
         if all("####" in r for r in references):
             scores["exact_match"] = exact_match([gsm8k_answer(a) for a in answers],
                                                 [gsm8k_answer(r) for r in references])
         if accelerator.is_main_process and self.generations_path is not None:
             lines = [json.dumps({"prompt": p, "generated": a, "reference": r}) + "\n"
-                     for p, a, r in zip(rows["prompt"], answers, references)]
+                     for p, a, r in zip(prompts, answers, references)]
             atomic_write_text(self.generations_path, "".join(lines))
         return scores
 
@@ -175,26 +182,32 @@ class SupervisedFineTuning(Task):
         super().restore(metrics, tokenizer)
         self.generations_path = None
 
-    @property
-    def prompt_column(self) -> str:
-        return self.config.data_options.prompt_column or PROMPT
-
     def check_inputs(self, dataset) -> None:
-        column = self.prompt_column
+        self._prompts(dataset)
+
+    def _prompts(self, dataset) -> list[str | list[dict]]:
+        """What ``predict`` answers: the run's prompt column, or, for a run on conversations, a ``messages`` column
+        (each conversation up to its last assistant turn, or whole when it ends with a user turn)."""
+        named = self.config.data_options.prompt_column
+        if named is None and MESSAGES in dataset.column_names and PROMPT not in dataset.column_names:
+            return [split_conversation(m, i)[0] for i, m in enumerate(dataset[MESSAGES])]
+        column = named or PROMPT
         if column not in dataset.column_names:
+            alternative = "" if named else f" or a {MESSAGES!r} column (conversations)"
             raise GeloraError(f"the data has no prompt column {column!r} (columns: {', '.join(dataset.column_names)})"
-                              f"; give a file with a {column!r} column (one prompt per row)")
+                              f"; give a file with a {column!r} column (one prompt per row){alternative}")
         bad = next((i for i, p in enumerate(dataset[column]) if not isinstance(p, str)), None)
         if bad is not None:
             raise GeloraError(f"prompt column {column!r} holds a {type(dataset[bad][column]).__name__} in row {bad}, "
                               "not text; fill or drop that row")
+        return list(dataset[column])
 
     def predict(self, model: torch.nn.Module, tokenizer, dataset, batch_size: int) -> list[dict[str, Any]]:
-        """``{"prompt", "generated"}`` per row: greedy answers of at most ``--max-new-tokens`` tokens."""
+        """``{"prompt", "generated"}`` per row: greedy answers of at most ``--max-new-tokens`` tokens (``prompt`` is
+        the conversation answered, for ``messages`` rows)."""
         from gelora.train.tasks.generation import generate_answers
 
-        self.check_inputs(dataset)
-        prompts = list(dataset[self.prompt_column])
+        prompts = self._prompts(dataset)
         answers = generate_answers(model, tokenizer, prompts, max_new_tokens=self.config.data_options.max_new_tokens,
                                    batch_size=batch_size)
         return [{"prompt": prompt, "generated": answer} for prompt, answer in zip(prompts, answers)]

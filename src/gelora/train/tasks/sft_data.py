@@ -151,14 +151,15 @@ def check_row(row: dict, index: int) -> None:
         raise GeloraError(f"row {index}: empty completion, nothing to train on; fill or drop the row")
 
 
-def _check_messages(messages, index: int) -> None:
+def _check_turns(messages, index: int) -> None:
     if not isinstance(messages, list) or not all(
-        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-        for m in messages
+        isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in messages
     ):
-        raise GeloraError(
-            f"row {index}: 'messages' must be a list of {{'role': str, 'content': str}} turns; fix the data"
-        )
+        raise GeloraError(f"row {index}: 'messages' must be a list of {{'role': str, 'content': str}} turns; fix the data")
+
+
+def _check_messages(messages, index: int) -> None:
+    _check_turns(messages, index)
     if not any(m["role"] == "assistant" for m in messages):
         raise GeloraError(f"row {index}: 'messages' has no assistant turn to train on; add one or drop the row")
     if messages[0]["role"] == "assistant":
@@ -176,14 +177,34 @@ def user_turn(prompt: str) -> list[dict]:
     return [{"role": "user", "content": prompt}]
 
 
-def prompt_ids(tokenizer, prompt: str) -> list[int]:
+def split_conversation(messages, index: int) -> tuple[list[dict], str | None]:
+    """``(prompt, reference)``: the turns before the last assistant turn, and that turn's text (None without one).
+
+    A conversation that ends with a user turn is a prompt as it is (what ``predict`` answers); one that ends with
+    assistant turns is cut before the last of them, whose text is the reference ``--eval-generate`` scores against.
+    """
+    _check_turns(messages, index)
+    last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
+    if last is None or last < len(messages) - 1:  # no assistant turn, or a user turn after the last: answer it
+        prompt, reference = list(messages), None
+    else:
+        prompt, reference = list(messages[:last]), messages[last]["content"]
+    if not any(m["role"] == "user" for m in prompt):
+        raise GeloraError(f"row {index}: 'messages' has no user turn before the answer to generate; add one")
+    return prompt, reference
+
+
+def prompt_ids(tokenizer, prompt: str | list[dict]) -> list[int]:
     """The token ids a model is given before its completion: what training conditions on and generation starts from.
 
-    With a chat template, the prompt as one user turn plus the generation prompt; without one, the plain tokenised
-    prompt (with the tokenizer's special tokens, e.g. BOS).
+    With a chat template, the prompt as one user turn (or the conversation ``prompt`` is) plus the generation prompt;
+    without one, the plain tokenised prompt (with the tokenizer's special tokens, e.g. BOS).
     """
     if has_chat_template(tokenizer):
-        return _chat_ids(tokenizer, user_turn(prompt), add_generation_prompt=True)
+        turns = prompt if isinstance(prompt, list) else user_turn(prompt)
+        return _chat_ids(tokenizer, turns, add_generation_prompt=True)
+    if isinstance(prompt, list):
+        raise GeloraError("conversations (messages) need a tokenizer with a chat template to be answered")
     return tokenizer(prompt)["input_ids"]
 
 
