@@ -335,3 +335,17 @@ def load_classifier(name: str, num_labels: int, **kwargs):
     if model.config.pad_token_id is None:
         model.config.pad_token_id = load_tokenizer(name).pad_token_id
     return model
+
+
+def save_class_names(model, folder: Path) -> None:
+    """Write the model config (``config.json``) beside the adapter in ``folder`` when it names its classes.
+
+    PEFT saves no model config with an adapter, so a classifier reloaded with plain Transformers + PEFT predicts
+    ``LABEL_1``; with the config there, ``AutoConfig.from_pretrained(folder)`` gives the base model the run's
+    ``id2label`` / ``label2id``. Only for named classes, because Transformers takes a local adapter folder with a
+    ``config.json`` for a whole model: ``AutoModelFor*.from_pretrained(folder)`` then looks for base weights there.
+    """
+    config = model.config
+    names = getattr(config, "id2label", None) or {}
+    if (folder / "adapter_config.json").is_file() and any(name != f"LABEL_{i}" for i, name in names.items()):
+        config.save_pretrained(folder)
