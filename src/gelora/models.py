@@ -248,14 +248,8 @@ def load_model(name: str, auto_class, **kwargs):
 def load_task_model(name: str, auto_class, **kwargs):
     """Load ``name`` with a task head (question answering, sequence classification) on its pretrained backbone.
 
-    Parameters
-    ----------
-    name
-        A Hub id, a local folder, a ``.gguf`` file, ``minilm`` or ``smollm2`` (see :func:`resolve_model`).
-    auto_class
-        ``AutoModelForQuestionAnswering``, ``AutoModelForSequenceClassification``, ...
-    **kwargs
-        Passed to ``from_pretrained`` (``num_labels``, ``id2label``, ``dtype``, ...).
+    Parameters are those of :func:`load_model`; ``auto_class`` is one with a task head
+    (``AutoModelForQuestionAnswering``, ``AutoModelForSequenceClassification``, ...).
 
     Raises
     ------
@@ -313,6 +307,7 @@ def _modules(keys) -> str:
 
 
 def _warn_new(name: str, missing_keys) -> None:
+    """Say once, in one line, which modules of ``name`` are new (instead of Transformers' load report)."""
     from gelora.logs import warn_once
 
     if missing_keys:
