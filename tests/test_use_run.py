@@ -168,6 +168,32 @@ def test_classify_predict_gives_label_names_without_a_label_column(tiny, classif
     assert all(set(p["scores"]) == set(LABELS) and sum(p["scores"].values()) == pytest.approx(1) for p in preds)
 
 
+def test_classify_adapter_reloaded_without_gelora_predicts_class_names(tiny, classify_run, tmp_path):
+    """The README's recipe: the adapter folder's config.json gives the base model the run's classes."""
+    from peft import PeftModel
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    run, evaluation = classify_run
+    adapter = run / "adapter"
+    base = AutoModelForSequenceClassification.from_pretrained(tiny["model"], config=AutoConfig.from_pretrained(adapter))
+    model = PeftModel.from_pretrained(base, adapter).eval()
+    names = sorted(LABELS)
+    assert model.config.id2label == dict(enumerate(names)) and model.config.label2id == {n: i for i, n in
+                                                                                          enumerate(names)}
+    texts = [r["text"] for r in read_jsonl(evaluation)]
+    batch = AutoTokenizer.from_pretrained(adapter)(texts, padding=True, truncation=True, max_length=24,
+                                                   return_tensors="pt")
+    with torch.no_grad():
+        predicted = [model.config.id2label[i] for i in model(**batch).logits.argmax(-1).tolist()]
+    unlabelled = write_jsonl(tmp_path / "texts.jsonl", [{"text": t} for t in texts])
+    assert predicted == [p["label"] for p in predict_rows(run, unlabelled, tmp_path / "preds.jsonl")]
+
+
+def test_only_named_classes_put_a_model_config_beside_the_adapter(glue_run, sft_run):
+    # a local adapter folder with a config.json is read by Transformers as a whole model: keep it for the names
+    assert not (glue_run[0] / "adapter" / "config.json").exists() and not (sft_run / "adapter" / "config.json").exists()
+
+
 def test_full_fine_tuned_regression_reloads_the_saved_model(tiny, tmp_path, capsys):
     train = write_rows(tmp_path / "train.jsonl", 24, regression=True)
     evaluation = write_rows(tmp_path / "eval.jsonl", 8, seed=1, regression=True)

@@ -243,15 +243,79 @@ def load_model(name: str, auto_class, **kwargs):
     Weights the checkpoint lacks are newly initialised; gelora says so once, in one line (a task head is
     expected to be new before fine-tuning), instead of Transformers' load report.
     """
+    model, info = _load(auto_class.from_pretrained, name, output_loading_info=True, **kwargs)
+    _warn_new(name, info.get("missing_keys", ()))
+    return model
+
+
+def load_task_model(name: str, auto_class, **kwargs):
+    """Load ``name`` with a task head (question answering, sequence classification) on its pretrained backbone.
+
+    Parameters are those of :func:`load_model`; ``auto_class`` is one with a task head
+    (``AutoModelForQuestionAnswering``, ``AutoModelForSequenceClassification``, ...).
+
+    Raises
+    ------
+    GeloraError
+        The name resolves to nothing loadable, or a weight outside the task head is still newly initialised.
+
+    Notes
+    -----
+    Some task classes keep their backbone under another name than the checkpoint does (Transformers'
+    ``LlamaForQuestionAnswering`` under ``transformer.``, a causal LM's under ``model.``), so none of the
+    backbone's weights load and fine-tuning would start from random ones. Then the checkpoint's backbone is loaded
+    with ``AutoModel`` (which finds it under either name) and copied into ``model.base_model``; whatever is still
+    new must belong to the head that fine-tuning trains in full, or the model is refused.
+    """
+    model, info = _load(auto_class.from_pretrained, name, output_loading_info=True, **kwargs)
+    heads = _head_prefixes(model)
+    missing = set(info.get("missing_keys", ()))
+    stray = {key for key in missing if not key.startswith(heads)}
+    if stray and model.base_model is not model:
+        stray = _load_pretrained_backbone(model, name, stray)
+    if stray:
+        raise GeloraError(
+            f"{name}: {type(model).__name__} would start from random weights outside its task head "
+            f"({_modules(stray)} not in the checkpoint); give a checkpoint of this architecture that holds them"
+        )
+    _warn_new(name, {key for key in missing if key.startswith(heads)})
+    return model
+
+
+def _head_prefixes(model) -> tuple[str, ...]:
+    """Parameter-name prefixes of what fine-tuning trains in full: the task head (and a BERT-family pooler)."""
+    from gelora.train.tasks.base import new_head_modules
+
+    return tuple(f"{module}." for module in new_head_modules(model))
+
+
+def _load_pretrained_backbone(model, name: str, stray: set[str]) -> set[str]:
+    """Copy the checkpoint's backbone (``AutoModel``) into ``model.base_model``; return the backbone keys still new
+    (``stray``, the new keys outside the head, when the backbone does not fit)."""
+    from transformers import AutoModel
+
+    backbone, info = _load(AutoModel.from_pretrained, name, config=model.config, dtype=model.dtype,
+                           output_loading_info=True)
+    try:
+        model.base_model.load_state_dict(backbone.state_dict())
+    except RuntimeError:  # another layout than the task class's backbone: the model is refused
+        return stray
+    return {f"{model.base_model_prefix}.{key}" for key in info.get("missing_keys", ())}
+
+
+def _modules(keys) -> str:
+    """``keys``' modules, at most four named."""
+    names = sorted({key.rsplit(".", 1)[0] for key in keys})
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def _warn_new(name: str, missing_keys) -> None:
+    """Say once, in one line, which modules of ``name`` are new (instead of Transformers' load report)."""
     from gelora.logs import warn_once
 
-    model, info = _load(auto_class.from_pretrained, name, output_loading_info=True, **kwargs)
-    missing = sorted({key.rsplit(".", 1)[0] for key in info.get("missing_keys", ())})
-    if missing:
-        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
-        warn_once(f"{name}: {shown} newly initialised (not in the checkpoint); expected for a task head that "
-                  "fine-tuning trains")
-    return model
+    if missing_keys:
+        warn_once(f"{name}: {_modules(missing_keys)} newly initialised (not in the checkpoint); expected for a task "
+                  "head that fine-tuning trains")
 
 
 def load_backbone(name: str, **kwargs):
@@ -265,7 +329,21 @@ def load_classifier(name: str, num_labels: int, **kwargs):
     """A sequence-classification model (``num_labels=1`` is regression), with pad id set for decoders."""
     from transformers import AutoModelForSequenceClassification
 
-    model = load_model(name, AutoModelForSequenceClassification, num_labels=num_labels, **kwargs)
+    model = load_task_model(name, AutoModelForSequenceClassification, num_labels=num_labels, **kwargs)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = load_tokenizer(name).pad_token_id
     return model
+
+
+def save_class_names(model, folder: Path) -> None:
+    """Write the model config (``config.json``) beside the adapter in ``folder`` when it names its classes.
+
+    PEFT saves no model config with an adapter, so a classifier reloaded with plain Transformers + PEFT predicts
+    ``LABEL_1``; with the config there, ``AutoConfig.from_pretrained(folder)`` gives the base model the run's
+    ``id2label`` / ``label2id``. Only for named classes, because Transformers takes a local adapter folder with a
+    ``config.json`` for a whole model: ``AutoModelFor*.from_pretrained(folder)`` then looks for base weights there.
+    """
+    config = model.config
+    names = getattr(config, "id2label", None) or {}
+    if (folder / "adapter_config.json").is_file() and any(name != f"LABEL_{i}" for i, name in names.items()):
+        config.save_pretrained(folder)

@@ -239,6 +239,8 @@ def _checkpoint(run: Run) -> None:
 
 def finish(run: Run) -> dict[str, Any]:
     """Write metrics.json and what the method trained; return the metrics."""
+    from gelora.models import save_class_names
+
     accelerator, out = run.accelerator, Path(run.config.out)
     metrics = _summary(run)
     accelerator.wait_for_everyone()
@@ -247,6 +249,7 @@ def finish(run: Run) -> dict[str, Any]:
 
         def write(folder: Path) -> None:
             run.method.save(model, folder)
+            save_class_names(model, folder)
             run.tokenizer.save_pretrained(folder)
 
         atomic_write_dir(out / run.method.output, write)

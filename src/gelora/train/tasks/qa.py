@@ -135,9 +135,9 @@ class QuestionAnswering(Task):
     def build_model(self) -> torch.nn.Module:
         from transformers import AutoModelForQuestionAnswering
 
-        from gelora.models import load_model
+        from gelora.models import load_task_model
 
-        return load_model(self.config.model, AutoModelForQuestionAnswering)
+        return load_task_model(self.config.model, AutoModelForQuestionAnswering)
 
     def head_modules(self, model: torch.nn.Module) -> list[str]:
         """The span head (``qa_outputs``)."""
