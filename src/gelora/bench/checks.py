@@ -18,6 +18,7 @@ ROWS_CHECKED = 16  # enough to meet a wrong schema, few enough to check a large 
 
 def check_data(settings: BenchSettings) -> None:
     """Raise one ``GeloraError`` naming the task when a task's settings or data cannot be used."""
+    from gelora.data import load_split
     from gelora.train.tasks import make_task
     from gelora.train.tasks.base import first_rows
 
@@ -26,9 +27,13 @@ def check_data(settings: BenchSettings) -> None:
         try:
             task.validate()
             check_rows = _row_checks().get(type(task))
-            if check_rows is not None:  # GLUE: validate found its files, and their columns are GLUE's
-                for split, rows in zip(("training", "evaluation"), task.load_splits()):
-                    check_rows(task, first_rows(rows, ROWS_CHECKED), split)
+            if check_rows is None:  # GLUE: validate found its files, and their columns are GLUE's
+                continue
+            # The training rows first, as read: holding out evaluation rows may need a column (QA: the contexts).
+            options = task.config.data_options
+            check_rows(task, first_rows(load_split(options.data, options.train_split, options.data_config),
+                                        ROWS_CHECKED), "training")
+            check_rows(task, first_rows(task.load_splits()[1], ROWS_CHECKED), "evaluation")
         except GeloraError as e:
             raise GeloraError(f"--tasks {bench_task.label}: {e}") from None
 
