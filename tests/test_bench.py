@@ -247,8 +247,10 @@ def _classify_case(tmp_path):
         (lambda d: [*_classify_case(d), "--text-columns", "review"], r"column\(s\) review not in the data"),
         (lambda d: ["--tasks", f"qa:{write_rows(d / 'qa.jsonl', 20)}"],
          "question answering data lacks the column.s. id, context, question, answers"),
+        (lambda d: ["--tasks", f"classify:{write_rows(d / 'one.csv', 1)}", "--label-column", "y"],
+         "With n_samples=1, test_size=0.1 .* the resulting train set will be empty"),  # no traceback either
     ],
-    ids=["missing-file", "folder-without-train", "label-column", "text-columns", "qa-schema"],
+    ids=["missing-file", "folder-without-train", "label-column", "text-columns", "qa-schema", "one-row"],
 )
 def test_task_data_is_checked_before_the_bench_folder_is_made(tiny, tmp_path, capsys, case, message):
     out = tmp_path / "bench"

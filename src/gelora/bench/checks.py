@@ -8,10 +8,17 @@ first rows of each split only: a bad row further down still fails its runs, whic
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gelora.bench.settings import BenchSettings
 from gelora.errors import GeloraError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from gelora.train.tasks import Task
+
+RowCheck = Callable[["Task", "Dataset", str], None]
 
 ROWS_CHECKED = 16  # enough to meet a wrong schema, few enough to check a large file at no cost
 
@@ -34,11 +41,12 @@ def check_data(settings: BenchSettings) -> None:
             check_rows(task, first_rows(load_split(options.data, options.train_split, options.data_config),
                                         ROWS_CHECKED), "training")
             check_rows(task, first_rows(task.load_splits()[1], ROWS_CHECKED), "evaluation")
-        except GeloraError as e:
-            raise GeloraError(f"--tasks {bench_task.label}: {e}") from None
+        except (GeloraError, ValueError) as e:  # ValueError: what datasets says of rows it cannot split, e.g. one row
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise GeloraError(f"--tasks {bench_task.label}: {reason}") from None
 
 
-def _row_checks() -> dict[type, Callable[[Any, Any, str], None]]:
+def _row_checks() -> dict[type[Task], RowCheck]:
     """The column checks of the runner's tasks, by task class (what each one's ``load`` checks first)."""
     from gelora.train.tasks.classify import Classify
     from gelora.train.tasks.qa import QuestionAnswering
@@ -47,7 +55,7 @@ def _row_checks() -> dict[type, Callable[[Any, Any, str], None]]:
     return {Classify: _classify_columns, SupervisedFineTuning: _sft_columns, QuestionAnswering: _qa_columns}
 
 
-def _classify_columns(task, rows, split: str) -> None:
+def _classify_columns(task: Task, rows: Dataset, split: str) -> None:
     from gelora.data import check_columns
 
     try:
@@ -56,14 +64,14 @@ def _classify_columns(task, rows, split: str) -> None:
         raise GeloraError(f"{e}; fix --text-columns / --label-column") from None
 
 
-def _sft_columns(task, rows, split: str) -> None:
+def _sft_columns(task: Task, rows: Dataset, split: str) -> None:
     from gelora.train.tasks.sft_data import sft_columns
 
     options = task.config.data_options
     sft_columns(rows, options.prompt_column, options.completion_column, where=f"the {split} data")
 
 
-def _qa_columns(task, rows, split: str) -> None:
+def _qa_columns(task: Task, rows: Dataset, split: str) -> None:
     from gelora.train.tasks.qa_features import check_answers
 
     check_answers(rows)
