@@ -233,8 +233,9 @@ def test_report_only_needs_a_bench_and_creates_nothing(tiny, tmp_path, capsys, e
     assert out.exists() == existing and (not existing or not any(out.iterdir()))
 
 
-def _classify_case(tmp_path):
-    return ["--tasks", f"classify:{write_rows(tmp_path / 'rows.csv', 20)}", "--label-column", "y"]
+def _classify(folder, *flags: str) -> list[str]:
+    """``--tasks classify:FILE`` over a file of ``text``, ``other`` and ``y`` columns, and ``flags``."""
+    return ["--tasks", f"classify:{write_rows(folder / 'rows.csv', 20)}", *flags]
 
 
 @pytest.mark.parametrize(
@@ -242,9 +243,9 @@ def _classify_case(tmp_path):
     [
         (lambda d: ["--tasks", f"classify:{d / 'nofile.csv'}"], "data file .*nofile.csv' does not exist; fix the path"),
         (lambda d: ["--tasks", f"classify:{d}"], "folder .* has no train.jsonl/.json/.csv/.parquet"),
-        (lambda d: [*_classify_case(d)[:2], "--label-column", "stars"],
+        (lambda d: _classify(d, "--label-column", "stars"),
          r"column\(s\) stars not in the data; available: text, other, y; fix --text-columns / --label-column"),
-        (lambda d: [*_classify_case(d), "--text-columns", "review"], r"column\(s\) review not in the data"),
+        (lambda d: _classify(d, "--label-column", "y", "--text-columns", "review"), r"column\(s\) review not in"),
         (lambda d: ["--tasks", f"qa:{write_rows(d / 'qa.jsonl', 20)}"],
          "question answering data lacks the column.s. id, context, question, answers"),
         (lambda d: ["--tasks", f"classify:{write_rows(d / 'one.csv', 1)}", "--label-column", "y"],
