@@ -7,9 +7,10 @@ import math
 import re
 
 import pytest
-from helpers import FakeTrain, ok_row
+from helpers import FakeTrain, ok_row, write_rows
 
 from gelora.bench import BenchSettings, expand, parse_method, parse_methods, run_bench
+from gelora.bench.checks import check_data
 from gelora.bench.methods import runner_methods
 from gelora.bench.report import _pm, write_markdown
 from gelora.bench.results import Summary, across_tasks, aggregate
@@ -101,7 +102,9 @@ def test_bad_method_specs(text, message):
         ({"tasks": ()}, "--tasks is empty"),
         ({"epochs": 0}, "--epochs"),
         ({"methods": ("lora", "nope")}, "unknown method 'nope'"),
-        ({"eval_generate": 5}, "--eval-generate answers prompts of sft tasks"),
+        ({"eval_generate": 5}, "--eval-generate is for sft tasks, and --tasks has none; drop it"),
+        ({"prompt_column": "q", "completion_column": "a"}, "--prompt-column, --completion-column are for sft tasks"),
+        ({"completion_column": "a"}, "--completion-column is for sft tasks"),
         ({"eval_generate": -1}, "--eval-generate must be >= 0"),
         ({"eval_batch_size": 0}, "--eval-batch-size must be at least 1"),
     ],
@@ -121,6 +124,15 @@ def test_eval_settings_reach_the_runner_and_do_not_split_a_bench(tiny, tmp_path)
                       eval_batch_size=64)
     assert faster.run_config(sft, method="lora", out="").evaluation_batch_size == 64
     assert faster.identity() == base.identity()  # a faster evaluation may continue the same bench
+
+
+def test_sft_columns_reach_the_sft_tasks_only(tiny):
+    s = settings(tiny, tasks=("rte", "sft:rows.jsonl", "sft:gsm8k", "classify:c.csv"), prompt_column="instruction",
+                 completion_column="output")
+    rte, own, gsm8k, classify = (s.run_config(t, method="lora", out="").data_options for t in s.bench_tasks())
+    assert (own.prompt_column, own.completion_column) == ("instruction", "output")
+    assert (gsm8k.prompt_column, gsm8k.completion_column) == ("question", "answer")  # its own columns
+    assert rte.given() == set() and classify.prompt_column is None and classify.completion_column is None
 
 
 def test_unknown_task(tiny):
@@ -221,6 +233,51 @@ def test_report_only_needs_a_bench_and_creates_nothing(tiny, tmp_path, capsys, e
     assert out.exists() == existing and (not existing or not any(out.iterdir()))
 
 
+def _classify(folder, *flags: str) -> list[str]:
+    """``--tasks classify:FILE`` over a file of ``text``, ``other`` and ``y`` columns, and ``flags``."""
+    return ["--tasks", f"classify:{write_rows(folder / 'rows.csv', 20)}", *flags]
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        (lambda d: ["--tasks", f"classify:{d / 'nofile.csv'}"], "data file .*nofile.csv' does not exist; fix the path"),
+        (lambda d: ["--tasks", f"classify:{d}"], "folder .* has no train.jsonl/.json/.csv/.parquet"),
+        (lambda d: _classify(d, "--label-column", "stars"),
+         r"column\(s\) stars not in the data; available: text, other, y; fix --text-columns / --label-column"),
+        (lambda d: _classify(d, "--label-column", "y", "--text-columns", "review"), r"column\(s\) review not in"),
+        (lambda d: ["--tasks", f"qa:{write_rows(d / 'qa.jsonl', 20)}"],
+         "question answering data lacks the column.s. id, context, question, answers"),
+        (lambda d: ["--tasks", f"classify:{write_rows(d / 'one.csv', 1)}", "--label-column", "y"],
+         "With n_samples=1, test_size=0.1 .* the resulting train set will be empty"),  # no traceback either
+    ],
+    ids=["missing-file", "folder-without-train", "label-column", "text-columns", "qa-schema", "one-row"],
+)
+def test_task_data_is_checked_before_the_bench_folder_is_made(tiny, tmp_path, capsys, case, message):
+    out = tmp_path / "bench"
+    argv = ["bench", "--model", tiny["model"], "--methods", "lora", "--seeds", "0", "--max-length", "32",
+            "--out", str(out), *case(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert re.search(f"^gelora bench: error: --tasks [^ ]+: {message}", err), err
+    assert not out.exists()
+
+
+def test_sft_columns_are_checked_before_any_run(chat_model, tmp_path):
+    def check(**columns):
+        check_data(BenchSettings(model=chat_model["model"], tasks=(f"sft:{chat_model['data']}",), methods=("lora",),
+                                 seeds=(0,), max_length=48, **columns))
+
+    with pytest.raises(GeloraError, match="no SFT columns .* name two with --prompt-column/--completion-column"):
+        check()
+    with pytest.raises(GeloraError, match="column.s. output not in the data; available: question, answer"):
+        check(prompt_column="question", completion_column="output")
+    with pytest.raises(GeloraError, match="--prompt-column and --completion-column go together"):
+        check(prompt_column="question")
+    assert check(prompt_column="question", completion_column="answer") is None  # the data's own columns pass
+
+
 def test_refuses_foreign_folder(tiny, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(GeloraError, match="no bench.json"):
@@ -251,9 +308,21 @@ def test_report_of_methods_without_a_common_task(tmp_path):
     assert "Targets" not in md and "**met**" not in md and "**missed**" not in md
 
 
+def test_mean_across_tasks_puts_squad_f1_on_the_scale_of_accuracies(tmp_path):
+    # SQuAD's F1 is stored in 0..100 and accuracy in 0..1: averaged as they are, 55 and 0.3 made 27.65
+    rows = [ok_row("qa:q.jsonl", "lora", 0, 55.0) | {"metric": "f1"}, ok_row("classify:c.csv", "lora", 0, 0.3)]
+    s = BenchSettings(model="m", tasks=("qa:q.jsonl", "classify:c.csv"), methods=("lora",), seeds=(0,))
+    md = write_markdown(tmp_path / "results.md", rows, s, [])
+    heading, *table = md.split("### Mean across tasks")[1].splitlines()
+    assert "on one 0-1 scale: f1 of qa:q.jsonl / 100" in heading
+    assert "| lora | 0.4250 | 1 |" in "\n".join(table)
+    assert "| lora | 1 | 55.0000 |" in md  # the task's own table keeps SQuAD's scale
+
+
 def test_across_tasks_uses_seeds_run_on_every_task():
     rows = [ok_row("rte", "lora", 0, 0.5), ok_row("mrpc", "lora", 0, 0.7), ok_row("rte", "lora", 1, 0.9)]
     assert across_tasks(rows, "lora", ["rte", "mrpc"]) == Summary(0.6, 0.0, 1)
+    assert across_tasks(rows, "lora", ["rte", "mrpc"], {"rte": 100.0}) == Summary((0.005 + 0.7) / 2, 0.0, 1)
 
 
 # ---- CLI

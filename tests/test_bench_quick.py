@@ -57,14 +57,19 @@ def test_bench_task_names(tmp_path):
 
     glue = tmp_path / "data" / "glue"
     (tmp_path / "data" / "gsm8k").mkdir(parents=True)
-    assert parse_task("rte", glue, None, "label").task == "glue/rte"
-    sft = parse_task("sft:gsm8k", glue, None, "label")
+    assert parse_task("rte", glue).task == "glue/rte"
+    sft = parse_task("sft:gsm8k", glue, {"sft": {"prompt_column": "q", "completion_column": "a"}})
+    # a known data set keeps its own columns; a file takes the user's
     assert (sft.task, sft.data.data, sft.data.prompt_column) == ("sft", str(tmp_path / "data" / "gsm8k"), "question")
-    hub = parse_task("qa:squad_v2", glue, None, "label")  # no local folder: the Hub
+    hub = parse_task("qa:squad_v2", glue)  # no local folder: the Hub
     assert (hub.task, hub.data.data) == ("squad_v2", "rajpurkar/squad_v2")
-    assert parse_task("classify:x.csv", glue, None, "y").data.text_columns == ["text"]
+    # SQuAD's F1 is a percentage: the mean across tasks divides it by 100
+    assert [parse_task(t, glue).score_scale for t in ("qa:squad_v2", "qa:mine.jsonl", "rte")] == [100, 100, 1]
+    own = parse_task("sft:rows.jsonl", glue, {"sft": {"prompt_column": "q", "completion_column": "a"}})
+    assert (own.data.prompt_column, own.data.completion_column) == ("q", "a")
+    assert parse_task("classify:x.csv", glue, {"classify": {"label_column": "y"}}).data.label_column == "y"
     with pytest.raises(GeloraError, match="KIND:SOURCE"):
-        parse_task("summarize:x.csv", glue, None, "label")
+        parse_task("summarize:x.csv", glue)
 
 
 def test_quick_bench_on_sft_gsm8k_beside_the_glue_folder(chat_model, tmp_path, capsys):

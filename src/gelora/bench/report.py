@@ -57,15 +57,20 @@ def task_table(task: str, cells: list[Aggregate], metric: str, second: str | Non
     return lines + [""]
 
 
-def overall_table(rows: list[dict[str, Any]], cells: list[Aggregate], tasks: list[str]) -> list[str]:
-    """Means over the tasks whose main metric grows with quality (a loss does not average with accuracies)."""
+def overall_table(
+    rows: list[dict[str, Any]], cells: list[Aggregate], tasks: list[str], scales: dict[str, float]
+) -> list[str]:
+    """Means over the tasks whose main metric grows with quality (a loss does not average with accuracies), each
+    task's score divided by its ``scales`` entry (question answering's F1 in 0..100: 100) onto the 0..1 scale."""
     tasks = [t for t in tasks if task_metrics(rows, t)[2]]
     if not tasks:
         return []
     cells = [c for c in cells if c.task in tasks]
     methods = list(dict.fromkeys(c.method for c in cells))
+    rescaled = [f"{task_metrics(rows, t)[0]} of {t} / {scales[t]:g}" for t in tasks if scales.get(t, 1.0) != 1.0]
     lines = [
-        f"### Mean across tasks ({', '.join(tasks)}; main metric of each)",
+        f"### Mean across tasks ({', '.join(tasks)}; main metric of each"
+        + (f"; on one 0-1 scale: {', '.join(rescaled)}" if rescaled else "") + ")",
         "",
         "| method | mean score ± std over seeds | n seeds | trainable params (mean) | step vs LoRA (mean) "
         "| wall s, sum over tasks (incl. profile) |",
@@ -75,8 +80,9 @@ def overall_table(rows: list[dict[str, Any]], cells: list[Aggregate], tasks: lis
         mine = [c for c in cells if c.method == method]
         ratios = [c.step_vs_lora for c in mine if c.step_vs_lora is not None]
         complete = len(mine) == len(tasks)  # a method missing a task has no mean across tasks
+        mean = across_tasks(rows, method, tasks, scales)
         lines.append(
-            f"| {method} | {_pm(across_tasks(rows, method, tasks))} | {across_tasks(rows, method, tasks).n} "
+            f"| {method} | {_pm(mean)} | {mean.n} "
             f"| {_params(statistics.fmean(c.trainable_params for c in mine))} "
             f"| {_ratio(statistics.fmean(ratios) if ratios and complete else None)} "
             f"| {f'{sum(c.wall_seconds.mean for c in mine):.1f}' if complete else '–'} |"
@@ -109,7 +115,7 @@ def write_markdown(path: Path, rows: list[dict[str, Any]], settings: BenchSettin
         metric, second, _ = task_metrics(rows, task)
         lines += task_table(task, [c for c in cells if c.task == task], metric, second)
     if tasks:
-        lines += overall_table(rows, cells, tasks)
+        lines += overall_table(rows, cells, tasks, {t.label: t.score_scale for t in settings.bench_tasks()})
     if failures:
         lines += ["### Failed runs", "", *(f"- {f}" for f in failures), ""]
     text = "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,12 +154,18 @@ def aggregate(rows: list[dict[str, Any]], baseline: str = "lora") -> list[Aggreg
     return cells
 
 
-def across_tasks(rows: list[dict[str, Any]], method: str, tasks: list[str]) -> Summary:
-    """Mean over tasks of the main score; std over seeds of the per-seed task average (seeds run on every task)."""
+def across_tasks(
+    rows: list[dict[str, Any]], method: str, tasks: list[str], scales: Mapping[str, float] | None = None
+) -> Summary:
+    """Mean over tasks of the main score; std over seeds of the per-seed task average (seeds run on every task).
+
+    ``scales`` divides a task's scores onto one scale with the others (SQuAD's F1 in 0..100: 100); default 1.
+    """
+    scales = scales or {}
     by_seed: dict[int, dict[str, float]] = {}
     for row in rows:
         if row["method"] == method:
-            by_seed.setdefault(row["seed"], {})[row["task"]] = row["score"]
+            by_seed.setdefault(row["seed"], {})[row["task"]] = row["score"] / scales.get(row["task"], 1.0)
     complete = [scores for scores in by_seed.values() if all(t in scores for t in tasks)]
     if not complete:
         return Summary(math.nan, math.nan, 0)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gelora.bench.checks import check_data
 from gelora.bench.methods import MethodSpec
 from gelora.bench.plans import PlanCache, PlanRecord
 from gelora.bench.report import write_markdown, write_pareto
@@ -68,14 +69,6 @@ def adapter_params(run_dir: Path, plan: PlanRecord | None) -> int | None:
         return plan.total_params
     saved = run_dir / PLAN_FILE
     return json.loads(saved.read_text()).get("total_params") if saved.exists() else None
-
-
-def check_data(settings: BenchSettings) -> None:
-    """Every task's settings and data can be used (files exist, the model suits the task): fail now, not per run."""
-    from gelora.train.tasks import make_task
-
-    for bench_task in settings.bench_tasks():
-        make_task(settings.run_config(bench_task, method="lora", out="")).validate()
 
 
 def check_report_only(out: Path, overwrite: bool) -> None:

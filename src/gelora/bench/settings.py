@@ -73,6 +73,10 @@ class BenchSettings:
     data_dir: str | None = option(None, "local GLUE folder", default_text="$GELORA_DATA_DIR, else the Hub")
     text_columns: list[str] | None = option(None, "classify tasks: the text column(s)", default_text="text")
     label_column: str = option("label", "classify tasks: the label column")
+    prompt_column: str | None = option(None, "sft tasks: the prompt column (with --completion-column; sft:gsm8k "
+                                       "keeps question / answer)", default_text="'messages', else 'prompt'")
+    completion_column: str | None = option(None, "sft tasks: the completion column (the loss covers it)",
+                                           default_text="'completion'")
     quick: bool = option(False, "smoke run: 64 train/64 eval rows, length 32, 1 epoch, seed 0")
 
     def __post_init__(self) -> None:
@@ -105,9 +109,12 @@ class BenchSettings:
                 raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
         if self.eval_generate < 0:
             raise GeloraError(f"--eval-generate must be >= 0 (got {self.eval_generate})")
-        if self.eval_generate and not any(t.task == "sft" for t in self.bench_tasks()):
-            raise GeloraError("--eval-generate answers prompts of sft tasks, and --tasks has none; drop it or add "
-                              "e.g. sft:gsm8k")
+        sft_options = [name for name in ("eval_generate", "prompt_column", "completion_column") if getattr(self, name)]
+        if sft_options and not any(t.task == "sft" for t in self.bench_tasks()):
+            flags = ", ".join("--" + name.replace("_", "-") for name in sft_options)
+            verb, them = ("is", "it") if len(sft_options) == 1 else ("are", "them")
+            raise GeloraError(f"{flags} {verb} for sft tasks, and --tasks has none; drop {them} or add one, e.g. "
+                              "sft:gsm8k or sft:FILE")
         for name in ("eval_batch_size", "max_train_samples", "max_eval_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -125,7 +132,11 @@ class BenchSettings:
         # Not checked here: a report reads finished runs and needs no data (check_data checks before training).
         folder = self.data_dir or os.environ.get(DATA_DIR_ENV)
         glue = Path(folder).expanduser() if folder else None
-        return [parse_task(t, glue, self.text_columns, self.label_column) for t in self.tasks]
+        columns = {
+            "classify": {"text_columns": self.text_columns or ["text"], "label_column": self.label_column},
+            "sft": {"prompt_column": self.prompt_column, "completion_column": self.completion_column},
+        }
+        return [parse_task(t, glue, columns) for t in self.tasks]
 
     def run_config(self, bench_task: BenchTask, **settings: Any):
         """The runner's ``TrainConfig`` for ``bench_task`` with the bench's shared settings and ``settings``."""

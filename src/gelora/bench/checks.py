@@ -1,0 +1,77 @@
+"""``gelora bench``'s check of every task's data before the bench folder is made and before any run starts.
+
+Each task is checked by the runner's own code: its ``validate`` (settings, model, GLUE files), its ``load_splits``
+(files, folders, splits, Hub ids, the held-out evaluation rows) and the column checks its ``load`` applies, on the
+first rows of each split only: a bad row further down still fails its runs, which the bench records and goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from gelora.bench.settings import BenchSettings
+from gelora.errors import GeloraError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from gelora.train.tasks import Task
+
+RowCheck = Callable[["Task", "Dataset", str], None]
+
+ROWS_CHECKED = 16  # enough to meet a wrong schema, few enough to check a large file at no cost
+
+
+def check_data(settings: BenchSettings) -> None:
+    """Raise one ``GeloraError`` naming the task when a task's settings or data cannot be used."""
+    from gelora.data import load_split
+    from gelora.train.tasks import make_task
+    from gelora.train.tasks.base import first_rows
+
+    for bench_task in settings.bench_tasks():
+        task = make_task(settings.run_config(bench_task, method="lora", out=""))
+        try:
+            task.validate()
+            check_rows = _row_checks().get(type(task))
+            if check_rows is None:  # GLUE: validate found its files, and their columns are GLUE's
+                continue
+            # The training rows first, as read: holding out evaluation rows may need a column (QA: the contexts).
+            options = task.config.data_options
+            check_rows(task, first_rows(load_split(options.data, options.train_split, options.data_config),
+                                        ROWS_CHECKED), "training")
+            check_rows(task, first_rows(task.load_splits()[1], ROWS_CHECKED), "evaluation")
+        except (GeloraError, ValueError) as e:  # ValueError: what datasets says of rows it cannot split, e.g. one row
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise GeloraError(f"--tasks {bench_task.label}: {reason}") from None
+
+
+def _row_checks() -> dict[type[Task], RowCheck]:
+    """The column checks of the runner's tasks, by task class (what each one's ``load`` checks first)."""
+    from gelora.train.tasks.classify import Classify
+    from gelora.train.tasks.qa import QuestionAnswering
+    from gelora.train.tasks.sft import SupervisedFineTuning
+
+    return {Classify: _classify_columns, SupervisedFineTuning: _sft_columns, QuestionAnswering: _qa_columns}
+
+
+def _classify_columns(task: Task, rows: Dataset, split: str) -> None:
+    from gelora.data import check_columns
+
+    try:
+        check_columns(rows, (*task.text_columns, task.config.data_options.label_column))
+    except GeloraError as e:
+        raise GeloraError(f"{e}; fix --text-columns / --label-column") from None
+
+
+def _sft_columns(task: Task, rows: Dataset, split: str) -> None:
+    from gelora.train.tasks.sft_data import sft_columns
+
+    options = task.config.data_options
+    sft_columns(rows, options.prompt_column, options.completion_column, where=f"the {split} data")
+
+
+def _qa_columns(task: Task, rows: Dataset, split: str) -> None:
+    from gelora.train.tasks.qa_features import check_answers
+
+    check_answers(rows)
