@@ -23,6 +23,7 @@ from typing import Any
 from scipy.stats import ttest_ind_from_stats
 
 from gelora.bench.results import RESULTS_FILE, Aggregate, ResultsLog, Summary, across_tasks, aggregate
+from gelora.bench.tasks import QA_TASKS
 from gelora.errors import GeloraError
 from gelora.io import atomic_write_text
 
@@ -69,7 +70,9 @@ def score_claim(rows: list[dict[str, Any]], gel: Cells, lora: Cells) -> str:
     tasks = _common(gel, lora)
     if not tasks:
         return _not_measured(claim, LORA)
-    g, lo = across_tasks(rows, TARGET, tasks), across_tasks(rows, LORA, tasks)
+    # SQuAD's F1 is a percentage: onto the 0..1 scale of the other tasks' scores, as the bench's own mean does
+    scales = {t: 100.0 for t in tasks if t.partition(":")[0] in QA_TASKS}
+    g, lo = across_tasks(rows, TARGET, tasks, scales), across_tasks(rows, LORA, tasks, scales)
     scope = f"{claim} ({', '.join(tasks)})"
     if reason := _too_few([g, lo]):
         return f"{scope}: {reason}"

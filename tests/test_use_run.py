@@ -169,13 +169,14 @@ def test_classify_predict_gives_label_names_without_a_label_column(tiny, classif
 
 
 def test_classify_adapter_reloaded_without_gelora_predicts_class_names(tiny, classify_run, tmp_path):
-    """The README's recipe: the adapter folder's config.json gives the base model the run's classes."""
+    """The README's recipe: the adapter's model_config/ gives the base model the run's classes."""
     from peft import PeftModel
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     run, evaluation = classify_run
     adapter = run / "adapter"
-    base = AutoModelForSequenceClassification.from_pretrained(tiny["model"], config=AutoConfig.from_pretrained(adapter))
+    config = AutoConfig.from_pretrained(adapter / "model_config")
+    base = AutoModelForSequenceClassification.from_pretrained(tiny["model"], config=config)
     model = PeftModel.from_pretrained(base, adapter).eval()
     names = sorted(LABELS)
     assert model.config.id2label == dict(enumerate(names)) and model.config.label2id == {n: i for i, n in
@@ -189,9 +190,11 @@ def test_classify_adapter_reloaded_without_gelora_predicts_class_names(tiny, cla
     assert predicted == [p["label"] for p in predict_rows(run, unlabelled, tmp_path / "preds.jsonl")]
 
 
-def test_only_named_classes_put_a_model_config_beside_the_adapter(glue_run, sft_run):
-    # a local adapter folder with a config.json is read by Transformers as a whole model: keep it for the names
-    assert not (glue_run[0] / "adapter" / "config.json").exists() and not (sft_run / "adapter" / "config.json").exists()
+def test_only_named_classes_add_a_model_config_and_the_adapter_folder_stays_an_adapter(glue_run, classify_run,
+                                                                                         sft_run):
+    # a local folder with a config.json is read by Transformers as a whole model: none at the adapter's top
+    assert not any((run / "adapter" / "config.json").exists() for run in (glue_run[0], classify_run[0], sft_run))
+    assert not (glue_run[0] / "adapter" / "model_config").exists() and not (sft_run / "adapter" / "model_config").exists()
 
 
 def test_full_fine_tuned_regression_reloads_the_saved_model(tiny, tmp_path, capsys):

@@ -21,6 +21,7 @@ from unittest.mock import patch
 from gelora.errors import GeloraError
 from gelora.io import give_plain_modes
 
+MODEL_CONFIG_DIR = "model_config"  # in a classifier's adapter folder: the config with its class names
 MODEL_HELP = "Hub id, local model folder, .gguf file, 'minilm' or 'smollm2'"
 MINILM = "minilm"
 SMOLLM2 = "smollm2"
@@ -336,14 +337,15 @@ def load_classifier(name: str, num_labels: int, **kwargs):
 
 
 def save_class_names(model, folder: Path) -> None:
-    """Write the model config (``config.json``) beside the adapter in ``folder`` when it names its classes.
+    """Write the model config (``config.json``) into ``folder/model_config/`` when it names its classes.
 
     PEFT saves no model config with an adapter, so a classifier reloaded with plain Transformers + PEFT predicts
-    ``LABEL_1``; with the config there, ``AutoConfig.from_pretrained(folder)`` gives the base model the run's
-    ``id2label`` / ``label2id``. Only for named classes, because Transformers takes a local adapter folder with a
-    ``config.json`` for a whole model: ``AutoModelFor*.from_pretrained(folder)`` then looks for base weights there.
+    ``LABEL_1``; ``AutoConfig.from_pretrained(folder / "model_config")`` gives the base model the run's ``id2label`` /
+    ``label2id``. Not ``folder/config.json``: Transformers takes a local adapter folder with a ``config.json`` for a
+    whole model, and ``AutoModelFor*.from_pretrained(folder)`` or ``pipeline(model=folder)`` would then look for the
+    base weights there instead of loading the base model the adapter names.
     """
     config = model.config
     names = getattr(config, "id2label", None) or {}
     if (folder / "adapter_config.json").is_file() and any(name != f"LABEL_{i}" for i, name in names.items()):
-        config.save_pretrained(folder)
+        config.save_pretrained(folder / MODEL_CONFIG_DIR)
