@@ -125,3 +125,14 @@ def test_options_that_local_data_would_ignore_are_refused(tiny, tmp_path):
     metrics = runner.train(tiny_config(tiny, tmp_path / "run", task="classify", data_options=options, data_dir=None,
                                        epochs=1))
     assert metrics["eval_samples"] == 6
+
+
+def test_an_eval_fraction_that_leaves_a_part_empty_is_one_line(tiny, tmp_path, capsys):
+    one = tmp_path / "one.csv"
+    one.write_text("text,y\nhello there,a\n")
+    argv = ["train", tiny["model"], "--task", "classify", "--method", "lora", "--out", str(tmp_path / "run"),
+            "--data", str(one), "--text-columns", "text", "--label-column", "y", "--max-length", "32"]
+    assert main(argv) == 2  # was a traceback from datasets' train_test_split
+    err = capsys.readouterr().err
+    assert "--eval-fraction 0.1 of 1 row(s) leaves no training or no evaluation row" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()

@@ -81,3 +81,13 @@ def test_squad_v1_refuses_unanswerable_questions(tiny, tmp_path, squad_v2, capsy
     err = capsys.readouterr().err
     assert "use --task squad_v2" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_qa_data_without_contexts_is_one_line_before_the_split(tiny, tmp_path, capsys):
+    rows = tmp_path / "noctx.jsonl"
+    rows.write_text(json.dumps({"id": "1", "question": "q?", "answers": {"text": ["x"], "answer_start": [0]}}) + "\n")
+    argv = ["train", tiny["model"], "--task", "qa", "--method", "lora", "--out", str(tmp_path / "run"),
+            "--data", str(rows), "--max-length", "64"]
+    assert main(argv) == 2  # was a traceback: the held-out split reads the contexts
+    err = capsys.readouterr().err
+    assert "lacks the column(s) context" in err and len(err.strip().splitlines()) == 1

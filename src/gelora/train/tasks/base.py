@@ -151,7 +151,11 @@ class Task:
 
         The split seed is fixed, so runs of every ``--seed`` are scored on the same held-out rows.
         """
-        parts = rows.train_test_split(test_size=fraction, seed=0)
+        try:
+            parts = rows.train_test_split(test_size=fraction, seed=0)
+        except ValueError:  # too few rows for the fraction: one of the parts would be empty
+            raise GeloraError(f"--eval-fraction {fraction:g} of {len(rows)} row(s) leaves no training or no evaluation "
+                              "row; give more rows, or evaluation rows with --eval-data") from None
         return parts["train"], parts["test"]
 
     def load(self, tokenizer) -> TaskData:

@@ -79,6 +79,8 @@ class QuestionAnswering(Task):
         """Held out by context, as SQuAD splits by article: no passage is read in training and in evaluation."""
         import numpy as np
 
+        check_answers(rows)  # the schema first: the split reads the contexts
+
         contexts = sorted(set(rows["context"]))
         held = set(np.random.default_rng(0).permutation(len(contexts))[: max(1, round(fraction * len(contexts)))])
         chosen = {contexts[i] for i in held}
