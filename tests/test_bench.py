@@ -249,7 +249,7 @@ def _classify(folder, *flags: str) -> list[str]:
         (lambda d: ["--tasks", f"qa:{write_rows(d / 'qa.jsonl', 20)}"],
          "question answering data lacks the column.s. id, context, question, answers"),
         (lambda d: ["--tasks", f"classify:{write_rows(d / 'one.csv', 1)}", "--label-column", "y"],
-         "With n_samples=1, test_size=0.1 .* the resulting train set will be empty"),  # no traceback either
+         r"--eval-fraction 0.1 of 1 row\(s\) leaves no training or no evaluation row"),  # no traceback either
     ],
     ids=["missing-file", "folder-without-train", "label-column", "text-columns", "qa-schema", "one-row"],
 )
@@ -271,7 +271,7 @@ def test_sft_columns_are_checked_before_any_run(chat_model, tmp_path):
 
     with pytest.raises(GeloraError, match="no SFT columns .* name two with --prompt-column/--completion-column"):
         check()
-    with pytest.raises(GeloraError, match="column.s. output not in the data; available: question, answer"):
+    with pytest.raises(GeloraError, match="column.s. output not in the training data; available: question, answer"):
         check(prompt_column="question", completion_column="output")
     with pytest.raises(GeloraError, match="--prompt-column and --completion-column go together"):
         check(prompt_column="question")

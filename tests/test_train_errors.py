@@ -183,10 +183,11 @@ def test_resume_names_defaults_as_defaults(tiny, tmp_path, capsys):
 @pytest.mark.parametrize(
     ("method", "extra", "phrase"),
     [
-        ("full", ["--target-modules", "query"], "--target-modules do(es) not apply to --method full"),
-        ("full", ["--lora-dropout", "0.5"], "--lora-dropout do(es) not apply to --method full"),
-        ("lora", ["--geolora-tau", "0.5", "--eva-rho", "3"], "--eva-rho, --geolora-tau do(es) not apply"),
-        ("geolora", ["--lora-alpha", "4"], "--lora-alpha do(es) not apply to --method geolora"),
+        ("full", ["--target-modules", "query"], "--target-modules does not apply to --method full; drop it"),
+        ("full", ["--lora-dropout", "0.5"], "--lora-dropout does not apply to --method full"),
+        ("lora", ["--geolora-tau", "0.5", "--eva-rho", "3"],
+         "--eva-rho, --geolora-tau do not apply to --method lora; drop them"),
+        ("geolora", ["--lora-alpha", "4"], "--lora-alpha does not apply to --method geolora"),
         ("geolora", ["--geolora-scaling", "0"], "--geolora-scaling must be positive"),
         ("geolora", ["--geolora-r-max", "2"], "--geolora-r-max 2 is below the starting rank 4"),
         ("adalora", ["--adalora-orth-reg-weight", "-5"], "--adalora-orth-reg-weight must be >= 0"),

@@ -3,3 +3,10 @@
 
 class GeloraError(ValueError):
     """Bad input or configuration. The CLI prints the message alone, without a traceback."""
+
+
+def ignored_options(names: list[str], target: str) -> GeloraError:
+    """The error for options (dataclass field names) that ``target`` (e.g. ``--task rte``) would silently ignore."""
+    flags = ", ".join("--" + name.replace("_", "-") for name in names)
+    one = len(names) == 1
+    return GeloraError(f"{flags} {'does' if one else 'do'} not apply to {target}; drop {'it' if one else 'them'}")

@@ -41,9 +41,8 @@ def check_data(settings: BenchSettings) -> None:
             check_rows(task, first_rows(load_split(options.data, options.train_split, options.data_config),
                                         ROWS_CHECKED), "training")
             check_rows(task, first_rows(task.load_splits()[1], ROWS_CHECKED), "evaluation")
-        except (GeloraError, ValueError) as e:  # ValueError: what datasets says of rows it cannot split, e.g. one row
-            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise GeloraError(f"--tasks {bench_task.label}: {reason}") from None
+        except GeloraError as e:
+            raise GeloraError(f"--tasks {bench_task.label}: {e}") from None
 
 
 def _row_checks() -> dict[type[Task], RowCheck]:

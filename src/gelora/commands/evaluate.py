@@ -33,5 +33,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result['method']} on {result['task']}, evaluated on {result['data']} ({result['rows']} rows{note}):")
     width = max(map(len, result["metrics"]))
     for name, value in result["metrics"].items():
-        print(f"  {name:<{width}}  {value:.4f}")
+        shown = f"{value:.0f}" if name.endswith("total") else f"{value:.4f}"  # SQuAD's question counts
+        print(f"  {name:<{width}}  {shown}")
     return 0

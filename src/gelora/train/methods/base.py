@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from gelora.errors import GeloraError
+from gelora.errors import GeloraError, ignored_options
 
 if TYPE_CHECKING:
     from gelora.train.config import TrainConfig
@@ -91,8 +91,7 @@ class Method:
         ignored = [name for name in METHOD_OPTIONS if name not in cls.uses_options
                    and getattr(config, name) != defaults[name]]
         if ignored:
-            flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
-            raise GeloraError(f"{flags} do(es) not apply to --method {cls.name}; drop them")
+            raise ignored_options(ignored, f"--method {cls.name}")
         if config.plan is not None:
             from gelora.plan import RankPlan
 

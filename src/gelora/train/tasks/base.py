@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from gelora.errors import GeloraError
+from gelora.errors import GeloraError, ignored_options
 
 if TYPE_CHECKING:
     from gelora.train.config import TrainConfig
@@ -85,8 +85,7 @@ class Task:
         options, config = self.config.data_options, self.config
         ignored = sorted(options.given() - self.uses_data_options)
         if ignored:
-            flags = ", ".join("--" + name.replace("_", "-") for name in ignored)
-            raise GeloraError(f"{flags} do(es) not apply to --task {self.name}; drop them")
+            raise ignored_options(ignored, f"--task {self.name}")
         if "eval_fraction" in options.given() and (options.eval_data or options.eval_split):
             raise GeloraError("--eval-fraction holds out training rows only without --eval-data / --eval-split; "
                               "drop one of them")
