@@ -151,7 +151,7 @@ def test_cli_broken_inputs_give_one_line_errors(model_dir, data_file, tmp_path, 
     fails([*base, "--data", str(bad_json), "--out", str(tmp_path / "o")], r"could not read .*bad.jsonl as json")
     holes = tmp_path / "holes.jsonl"
     holes.write_text("".join(json.dumps({"premise": None if i == 3 else "a b", "hypo": "c"}) + "\n" for i in range(40)))
-    fails([*base, "--data", str(holes), "--out", str(tmp_path / "o")], r"column 'premise' holds a NoneType .* row 3")
+    fails([*base, "--data", str(holes), "--out", str(tmp_path / "o")], r"column 'premise' holds nothing \(an empty cell or null\) in row 3")
     fails([*base, "--data", str(data_file), "--out", str(tmp_path / "o"), "--device", "tpu9"], "unknown device 'tpu9'")
     if not torch.cuda.is_available():
         fails([*base, "--data", str(data_file), "--out", str(tmp_path / "o"), "--device", "cuda"], "needs a CUDA GPU")

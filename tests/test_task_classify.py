@@ -136,3 +136,13 @@ def test_an_eval_fraction_that_leaves_a_part_empty_is_one_line(tiny, tmp_path, c
     err = capsys.readouterr().err
     assert "--eval-fraction 0.1 of 1 row(s) leaves no training or no evaluation row" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
+
+
+def test_a_bad_text_is_named_by_its_place_in_the_file_also_with_an_eval_fraction(tiny, tmp_path, capsys):
+    path = tmp_path / "rows.csv"
+    path.write_text("text,y\n" + "".join(f"{'' if i == 7 else f'words {i}'},{'ab'[i % 2]}\n" for i in range(20)))
+    argv = ["train", tiny["model"], "--task", "classify", "--method", "lora", "--out", str(tmp_path / "run"),
+            "--data", str(path), "--text-columns", "text", "--label-column", "y", "--max-length", "32"]
+    assert main(argv) == 2  # the empty cell of row 7, not its place after the seeded split
+    err = capsys.readouterr().err
+    assert "in row 7" in err and len(err.strip().splitlines()) == 1

@@ -124,3 +124,16 @@ def test_a_run_on_conversations_generates_and_predicts_from_conversations(chat_m
     assert main(["predict", str(tmp_path / "run"), "--data", str(asked), "--out", str(out)]) == 0
     predicted = [json.loads(line) for line in out.read_text().splitlines()]
     assert predicted == [{"prompt": g["prompt"], "generated": g["generated"]} for g in generations]
+
+
+def test_a_bad_row_is_named_by_its_place_in_the_file_also_with_an_eval_fraction(chat_model, tmp_path, capsys):
+    from pathlib import Path
+
+    rows = [json.loads(line) for line in (Path(chat_model["data"]) / "train.jsonl").read_text().splitlines()]
+    rows[5]["answer"] = " "
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    argv = ["train", chat_model["model"], "--task", "sft", "--method", "lora", "--data", str(data),
+            "--prompt-column", "question", "--completion-column", "answer", "--out", str(tmp_path / "run")]
+    assert main(argv) == 2  # held-out rows are drawn by a seeded shuffle: the check comes before it
+    assert "row 5: empty completion" in capsys.readouterr().err

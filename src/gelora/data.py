@@ -202,8 +202,8 @@ def text_pairs(dataset, text_columns: tuple[str, ...]) -> list[tuple[str, ...]]:
     for name, values in zip(text_columns, columns):
         bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
         if bad is not None:
-            raise GeloraError(
-                f"text column {name!r} holds a {type(values[bad]).__name__} ({values[bad]!r}) in row {bad}, "
-                "not text; fill or drop the empty rows, or pick text columns with --text-columns"
-            )
+            value = values[bad]
+            what = "nothing (an empty cell or null)" if value is None else f"{type(value).__name__} {value!r}, not text"
+            raise GeloraError(f"text column {name!r} holds {what} in row {bad}; fill or drop such rows, or pick text "
+                              "columns with --text-columns")
     return list(zip(*columns))

@@ -67,6 +67,14 @@ class Classify(SequenceClassification):
         data.profile_texts = text_pairs(train, self.text_columns)
         return data
 
+    def hold_out(self, rows, fraction: float):
+        """Rows checked before the seeded split, so that an error names the row's place in the file."""
+        from gelora.data import text_pairs
+
+        self._check_rows(rows, "training")
+        text_pairs(rows, self.text_columns)  # text cells that are not text, by row
+        return super().hold_out(rows, fraction)
+
     def restore(self, metrics: dict[str, Any], tokenizer) -> None:
         """The run's problem and class names (``metrics.json``: ``problem``, ``labels`` in id order)."""
         super().restore(metrics, tokenizer)

@@ -83,6 +83,12 @@ class SupervisedFineTuning(Task):
                      "packed_blocks": len(data.train) if options.packing else None}
         return data
 
+    def hold_out(self, rows, fraction: float):
+        """Rows checked before the seeded split, so that an error names the row's place in the file."""
+        options = self.config.data_options
+        sft_columns(rows, options.prompt_column, options.completion_column, where="the training data")
+        return super().hold_out(rows, fraction)
+
     def _tokenize(self, rows, tokenizer):
         tokenized = tokenize_sft(rows, tokenizer, self.config.max_length)
         if not tokenized.rows:
