@@ -137,3 +137,25 @@ def test_a_bad_row_is_named_by_its_place_in_the_file_also_with_an_eval_fraction(
             "--prompt-column", "question", "--completion-column", "answer", "--out", str(tmp_path / "run")]
     assert main(argv) == 2  # held-out rows are drawn by a seeded shuffle: the check comes before it
     assert "row 5: empty completion" in capsys.readouterr().err
+
+
+def test_evaluation_conversations_are_checked_and_cut_before_training(chat_model, tmp_path, capsys, monkeypatch):
+    """A conversation that goes on after its last answer is scored against that answer; one without a user turn
+    before it is refused when the data are read, not after an epoch."""
+    from gelora.train.tasks.sft import SupervisedFineTuning
+    from gelora.train.tasks.sft_data import split_conversation
+
+    user, answer = {"role": "user", "content": "how many ?"}, {"role": "assistant", "content": "#### 3"}
+    more = [user, answer, {"role": "user", "content": "and now ?"}]
+    assert split_conversation(more, 0, answered=True) == ([user], "#### 3")
+    assert split_conversation(more, 0) == (more, None)  # predict: answer the last user turn
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"messages": [user, answer]}) + "\n" for _ in range(8)))
+    bad = tmp_path / "eval.jsonl"
+    bad.write_text(json.dumps({"messages": more}) + "\n" + json.dumps({"messages": [answer]}) + "\n")
+    monkeypatch.setattr(SupervisedFineTuning, "build_model", lambda self: pytest.fail("refused too late"))
+    argv = ["train", chat_model["model"], "--task", "sft", "--method", "lora", "--data", str(train), "--eval-data",
+            str(bad), "--eval-generate", "2", "--out", str(tmp_path / "run"), "--max-length", "48"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "row 1: 'messages'" in err and len(err.strip().splitlines()) == 1

@@ -21,6 +21,7 @@ import torch
 from gelora.errors import GeloraError
 from gelora.train.tasks.base import Task, TaskData
 from gelora.train.tasks.sft_data import (
+    COMPLETION,
     IGNORE_INDEX,
     MESSAGES,
     PROMPT,
@@ -104,6 +105,8 @@ class SupervisedFineTuning(Task):
         self.tokenizer = tokenizer
         self.evaluation = sft_columns(dataset, options.prompt_column, options.completion_column,
                                       where="the evaluation data")
+        self.generation = self._generation_rows(self.evaluation.select(range(min(options.eval_generate,
+                                                                                  len(self.evaluation)))))
         scored = self._tokenize(self.evaluation, tokenizer)
         padded = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=IGNORE_INDEX)
         return TaskData(train=[], eval=scored.rows, collate=padded, eval_collate=padded, profile_texts=[],
@@ -166,11 +169,7 @@ class SupervisedFineTuning(Task):
         from gelora.io import atomic_write_text
         from gelora.train.tasks.generation import exact_match, generate_answers, gsm8k_answer
 
-        rows = self.evaluation.select(range(min(self.config.data_options.eval_generate, len(self.evaluation))))
-        if MESSAGES in rows.column_names:  # conversations: answer the turns before the last assistant turn
-            prompts, references = map(list, zip(*(split_conversation(m, i) for i, m in enumerate(rows[MESSAGES]))))
-        else:
-            prompts, references = list(rows["prompt"]), list(rows["completion"])
+        prompts, references = self.generation
         answers = generate_answers(model, self.tokenizer, prompts, max_new_tokens=self.config.data_options.max_new_tokens,
                                    batch_size=self.config.evaluation_batch_size)
         scores = {}
@@ -182,6 +181,15 @@ class SupervisedFineTuning(Task):
                      for p, a, r in zip(prompts, answers, references)]
             atomic_write_text(self.generations_path, "".join(lines))
         return scores
+
+    @staticmethod
+    def _generation_rows(rows) -> tuple[list, list[str]]:
+        """Prompts and references of the ``--eval-generate`` rows, checked when the data are read (before training):
+        conversations are answered up to their last assistant turn, which is the reference."""
+        if MESSAGES in rows.column_names:
+            pairs = [split_conversation(m, i, answered=True) for i, m in enumerate(rows[MESSAGES])]
+            return [p for p, _ in pairs], [r for _, r in pairs]
+        return list(rows[PROMPT]), list(rows[COMPLETION])
 
     def restore(self, metrics: dict[str, Any], tokenizer) -> None:
         """A finished run: its ``generations.jsonl`` stays as training wrote it."""

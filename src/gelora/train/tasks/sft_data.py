@@ -177,15 +177,17 @@ def user_turn(prompt: str) -> list[dict]:
     return [{"role": "user", "content": prompt}]
 
 
-def split_conversation(messages, index: int) -> tuple[list[dict], str | None]:
-    """``(prompt, reference)``: the turns before the last assistant turn, and that turn's text (None without one).
+def split_conversation(messages, index: int, answered: bool = False) -> tuple[list[dict], str | None]:
+    """``(prompt, reference)``: the turns before the last assistant turn, and that turn's text.
 
-    A conversation that ends with a user turn is a prompt as it is (what ``predict`` answers); one that ends with
-    assistant turns is cut before the last of them, whose text is the reference ``--eval-generate`` scores against.
+    With ``answered`` (evaluation: the reference is needed), the cut is always before the last assistant turn. Else
+    (``predict``) a conversation that ends with a user turn is a prompt as it is, with reference None.
     """
     _check_turns(messages, index)
     last = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=None)
-    if last is None or last < len(messages) - 1:  # no assistant turn, or a user turn after the last: answer it
+    if last is None and answered:
+        raise GeloraError(f"row {index}: 'messages' has no assistant turn to score an answer against; add one")
+    if last is None or (last < len(messages) - 1 and not answered):
         prompt, reference = list(messages), None
     else:
         prompt, reference = list(messages[:last]), messages[last]["content"]
