@@ -349,3 +349,20 @@ def test_a_conversation_prompt_is_the_chat_template_with_the_generation_prompt(t
     expected = tok.apply_chat_template(CONVERSATION[:4], tokenize=True, add_generation_prompt=True,
                                        return_dict=True)["input_ids"]
     assert prompt_ids(tok, CONVERSATION[:4]) == list(expected)
+
+
+def test_the_hub_split_lookup_answers_from_the_cache_offline(monkeypatch):
+    """Offline, the evaluation split of a cached Hub dataset is still found (not a held-out fraction instead)."""
+    import datasets
+
+    from gelora.train.tasks.base import _held_out_split
+
+    offline_during_call = []
+
+    def split_names(source, config):
+        offline_during_call.append(datasets.config.HF_HUB_OFFLINE)
+        return ["train", "test"]
+
+    monkeypatch.setattr(datasets, "get_dataset_split_names", split_names)
+    monkeypatch.setattr("gelora.models.hub_reachable", lambda: False)
+    assert _held_out_split("openai/gsm8k", "main") == "test" and offline_during_call == [True]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from unittest.mock import patch
 
 from gelora.errors import GeloraError
 
@@ -147,33 +149,40 @@ def _read_file(path: Path):
 
 def _load_hub(hub_id: str, config: str | None, split: str):
     what = f"{hub_id!r} ({'config ' + config + ', ' if config else ''}split {split})"
-    return _from_hub(what, "check the dataset id, --data-config and the split, or give a local "
-                     ".jsonl/.json/.csv/.parquet file or a folder with <split>.jsonl", hub_id, config, split=split)
+    return _from_hub(what, "check the dataset id, its configuration and the split, or give a local "
+                     ".jsonl/.json/.csv/.parquet file", hub_id, config, split=split)
 
 
-def _from_hub(what: str, fix: str, *args, **kwargs):
-    """``datasets.load_dataset(*args, **kwargs)``, every failure one ``GeloraError`` about ``what`` ending in ``fix``.
+@contextmanager
+def hub_lookups():
+    """A context for ``datasets`` calls that reach the Hub; yields whether the Hub is unreachable.
 
-    An unreachable Hub makes datasets retry for ~25 s before failing; in offline mode, for this call only, it answers
-    from its local cache, or fails, at once.
+    Unreachable, datasets retries each request for ~25 s before failing; in offline mode (for these calls only) it
+    answers from its local cache, or fails, at once.
     """
-    from contextlib import nullcontext
-    from unittest.mock import patch
-
     import datasets
     from huggingface_hub import constants
 
     from gelora.models import hub_reachable
 
     offline = not hub_reachable()
-    try:
-        with patch.object(datasets.config, "HF_HUB_OFFLINE", True) if offline else nullcontext(), \
-                patch.object(constants, "HF_HUB_OFFLINE", True) if offline else nullcontext():
+    with patch.object(datasets.config, "HF_HUB_OFFLINE", True) if offline else nullcontext(), \
+            patch.object(constants, "HF_HUB_OFFLINE", True) if offline else nullcontext():
+        yield offline
+
+
+def _from_hub(what: str, fix: str, *args, **kwargs):
+    """``datasets.load_dataset(*args, **kwargs)``, every failure one ``GeloraError`` about ``what`` ending in ``fix``."""
+    import datasets
+    from huggingface_hub import constants
+
+    with hub_lookups() as offline:
+        try:
             return datasets.load_dataset(*args, **kwargs)
-    except Exception as e:  # the Hub and datasets raise many kinds; all mean the same thing to a user
-        reason = f"the Hub ({constants.ENDPOINT}) cannot be reached and the local datasets cache does not hold it" \
-            if offline else (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise GeloraError(f"could not load {what} from the Hub ({reason}); {fix}") from None
+        except Exception as e:  # the Hub and datasets raise many kinds; all mean the same thing to a user
+            reason = f"the Hub ({constants.ENDPOINT}) cannot be reached and the local datasets cache does not hold " \
+                "it" if offline else (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise GeloraError(f"could not load {what} from the Hub ({reason}); {fix}") from None
 
 
 def load_file(path: str | os.PathLike, text_columns: list[str] | tuple[str, ...]):

@@ -210,9 +210,12 @@ def _held_out_split(source: str, config: str | None = None) -> str | None:
     else:
         import datasets
 
+        from gelora.data import hub_lookups
+
         try:
-            present = set(datasets.get_dataset_split_names(source, config))
-        except Exception:  # offline, or not a Hub data set: loading the data will say what is wrong
+            with hub_lookups():  # offline: from the local cache at once, as the data themselves were loaded
+                present = set(datasets.get_dataset_split_names(source, config))
+        except Exception:  # not a Hub data set, or not cached offline: loading the data will say what is wrong
             return None
     return next((split for split in ("validation", "test") if split in present), None)
 
