@@ -244,12 +244,12 @@ def _classify(folder, *flags: str) -> list[str]:
         (lambda d: ["--tasks", f"classify:{d / 'nofile.csv'}"], "data file .*nofile.csv' does not exist; fix the path"),
         (lambda d: ["--tasks", f"classify:{d}"], "folder .* has no train.jsonl/.json/.csv/.parquet"),
         (lambda d: _classify(d, "--label-column", "stars"),
-         r"column\(s\) stars not in the data; available: text, other, y; fix --text-columns / --label-column"),
+         r"column\(s\) stars not in the training data; available: text, other, y; fix --text-columns / --label-column"),
         (lambda d: _classify(d, "--label-column", "y", "--text-columns", "review"), r"column\(s\) review not in"),
         (lambda d: ["--tasks", f"qa:{write_rows(d / 'qa.jsonl', 20)}"],
          "question answering data lacks the column.s. id, context, question, answers"),
         (lambda d: ["--tasks", f"classify:{write_rows(d / 'one.csv', 1)}", "--label-column", "y"],
-         r"--eval-fraction 0.1 of 1 row\(s\) leaves no training or no evaluation row"),  # no traceback either
+         r"holding out 0.1 of 1 row\(s\) for evaluation leaves no training or no evaluation row"),  # no traceback either
     ],
     ids=["missing-file", "folder-without-train", "label-column", "text-columns", "qa-schema", "one-row"],
 )

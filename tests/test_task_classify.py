@@ -9,6 +9,7 @@ from gelora.cli import main
 from gelora.errors import GeloraError
 from gelora.train import runner
 from gelora.train.config import DataOptions
+from gelora.train.tasks.classify import Classify
 
 
 def classify_config(tiny, tmp_path, **data):
@@ -115,6 +116,11 @@ def test_options_that_local_data_would_ignore_are_refused(tiny, tmp_path):
     write_rows(folder / "validation.csv", 6, seed=1)
     cases = [(dict(data=str(folder), eval_fraction=0.3), "has a validation split, which the run evaluates on"),
              (dict(data=str(folder / "train.csv"), data_config="main"), "--data-config names a configuration")]
+    # a Hub --eval-data may need a configuration beside local training data: not refused for it
+    hub_eval = DataOptions(text_columns=["text"], label_column="y", data=str(folder / "train.csv"),
+                           eval_data="org/data", data_config="main")
+    Classify(tiny_config(tiny, tmp_path / "run", task="classify", data_options=hub_eval, data_dir=None))\
+        ._check_local_data(hub_eval)
     for data, phrase in cases:
         options = DataOptions(text_columns=["text"], label_column="y", **data)
         with pytest.raises(GeloraError, match=phrase):
@@ -134,7 +140,7 @@ def test_an_eval_fraction_that_leaves_a_part_empty_is_one_line(tiny, tmp_path, c
             "--data", str(one), "--text-columns", "text", "--label-column", "y", "--max-length", "32"]
     assert main(argv) == 2  # was a traceback from datasets' train_test_split
     err = capsys.readouterr().err
-    assert "--eval-fraction 0.1 of 1 row(s) leaves no training or no evaluation row" in err
+    assert "holding out 0.1 of 1 row(s) for evaluation leaves no training or no evaluation row" in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
 
 

@@ -91,3 +91,16 @@ def test_qa_data_without_contexts_is_one_line_before_the_split(tiny, tmp_path, c
     assert main(argv) == 2  # was a traceback: the held-out split reads the contexts
     err = capsys.readouterr().err
     assert "lacks the column(s) context" in err and len(err.strip().splitlines()) == 1
+
+
+def test_squad_v1_refuses_unanswerable_training_questions_too(tiny, tmp_path, squad_v2, capsys):
+    rows = [json.loads(line) for line in (squad_v2 / "validation.jsonl").read_text().splitlines()]
+    answered = [r for r in rows if r["answers"]["text"]][:6]
+    unanswered = next(r for r in rows if not r["answers"]["text"])
+    train, evaluation = tmp_path / "train.jsonl", tmp_path / "eval.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in [*answered, unanswered]))
+    evaluation.write_text("".join(json.dumps(r) + "\n" for r in answered))
+    argv = ["train", tiny["model"], "--task", "squad", "--method", "lora", "--out", str(tmp_path / "run"),
+            "--data", str(train), "--eval-data", str(evaluation), "--max-length", "64"]
+    assert main(argv) == 2
+    assert "1 training question(s) have none; use --task squad_v2" in capsys.readouterr().err

@@ -95,7 +95,8 @@ def test_the_summary_says_how_many_rows_max_length_cut(chat_model, tmp_path, cap
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["train_truncated"] > 0  # 20 tokens cut every templated row
     assert len(lines) == 2 and lines[1].startswith("  at --max-length 20: ")
-    assert f"{metrics['train_truncated']} training rows cut" in lines[1]
+    dropped = f" ({metrics['train_dropped']} of them dropped: no answer token left)" if metrics["train_dropped"] else ""
+    assert f"{metrics['train_truncated']} training rows cut{dropped}" in lines[1]
 
 
 def test_a_run_on_conversations_generates_and_predicts_from_conversations(chat_model, tmp_path):

@@ -58,7 +58,7 @@ def _classify_columns(task: Task, rows: Dataset, split: str) -> None:
     from gelora.data import check_columns
 
     try:
-        check_columns(rows, (*task.text_columns, task.config.data_options.label_column))
+        check_columns(rows, (*task.text_columns, task.config.data_options.label_column), where=f"the {split} data")
     except GeloraError as e:
         raise GeloraError(f"{e}; fix --text-columns / --label-column") from None
 
@@ -74,3 +74,4 @@ def _qa_columns(task: Task, rows: Dataset, split: str) -> None:
     from gelora.train.tasks.qa_features import check_answers
 
     check_answers(rows)
+    task.check_version(rows, split)

@@ -51,16 +51,16 @@ def run(args: argparse.Namespace) -> int:
         f"final {final[name]:.4f}; {metrics['trainable_params']:,} trainable params; "
         f"{metrics['wall_seconds']:.0f} s; written to {args.out}"
     )
-    cut = [f"{count} {what}" for key, what in CUT_ROWS.items() if (count := metrics.get(key))]
-    if cut:  # rows the model did not see whole: a user should not have to find this in metrics.json
-        print(f"  at --max-length {args.max_length}: {', '.join(cut)}")
+    cut = [_cut_rows(metrics, split) for split in ("train", "eval")]
+    if any(cut):  # rows the model did not see whole: a user should not have to find this in metrics.json
+        print(f"  at --max-length {args.max_length}: {', '.join(filter(None, cut))}")
     return 0
 
 
-# metrics.json counts of rows that --max-length cut or left out (sft), and what they mean
-CUT_ROWS = {
-    "train_truncated": "training rows cut",
-    "train_dropped": "training rows dropped (no answer token left)",
-    "eval_truncated": "evaluation rows cut",
-    "eval_dropped": "evaluation rows not scored (no answer token left)",
-}
+def _cut_rows(metrics: dict, split: str) -> str:
+    """What ``--max-length`` did to ``split``'s rows (metrics.json's sft counts; a dropped row was cut too)."""
+    cut, dropped = metrics.get(f"{split}_truncated"), metrics.get(f"{split}_dropped")
+    if not cut:
+        return ""
+    name, lost = ("training", "dropped") if split == "train" else ("evaluation", "not scored")
+    return f"{cut} {name} rows cut" + (f" ({dropped} of them {lost}: no answer token left)" if dropped else "")

@@ -102,11 +102,14 @@ class Task:
         folder's own evaluation split."""
         from pathlib import Path
 
-        if options.data is None or not Path(options.data).expanduser().exists():
+        def local(source: str | None) -> bool:
+            return source is not None and Path(source).expanduser().exists()
+
+        if not local(options.data):
             return  # a Hub dataset id (or no data: the task says so)
-        if options.data_config is not None:
-            raise GeloraError(f"--data-config names a configuration of a Hub dataset, and --data {options.data!r} is "
-                              "local; drop --data-config")
+        if options.data_config is not None and (options.eval_data is None or local(options.eval_data)):
+            raise GeloraError(f"--data-config names a configuration of a Hub dataset, and the data "
+                              f"({', '.join(filter(None, (options.data, options.eval_data)))}) are local; drop it")
         given = options.given()
         held_out = "eval_fraction" in given and not (options.eval_data or options.eval_split) and \
             _held_out_split(options.data)
@@ -153,8 +156,8 @@ class Task:
         try:
             parts = rows.train_test_split(test_size=fraction, seed=0)
         except ValueError:  # too few rows for the fraction: one of the parts would be empty
-            raise GeloraError(f"--eval-fraction {fraction:g} of {len(rows)} row(s) leaves no training or no evaluation "
-                              "row; give more rows, or evaluation rows with --eval-data") from None
+            raise GeloraError(f"holding out {fraction:g} of {len(rows)} row(s) for evaluation leaves no training or no "
+                              "evaluation row; give more rows, or separate evaluation data") from None
         return parts["train"], parts["test"]
 
     def load(self, tokenizer) -> TaskData:

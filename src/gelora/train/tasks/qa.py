@@ -90,9 +90,18 @@ class QuestionAnswering(Task):
         training = sorted(set(range(len(rows))) - set(evaluation))
         return rows.select(training), rows.select(evaluation)
 
+    def check_version(self, rows, split: str) -> int:
+        """The number of unanswerable questions in ``rows``; SQuAD v1.1 (``--task squad``) refuses any."""
+        unanswerable = sum(not row["text"] for row in rows["answers"])
+        if unanswerable and self.kind == "squad":
+            raise GeloraError(f"--task squad is SQuAD v1.1, where every question has an answer, and {unanswerable} "
+                              f"{split} question(s) have none; use --task squad_v2 (or --task qa)")
+        return unanswerable
+
     def load(self, tokenizer) -> TaskData:
         train, evaluation = self.load_splits()
         check_answers(train)
+        self.check_version(train, "training")
         data = self.load_eval(tokenizer, evaluation)
         length, stride = self.config.max_length, self.doc_stride
         train_features = train.map(
@@ -114,11 +123,7 @@ class QuestionAnswering(Task):
         from transformers import DataCollatorWithPadding
 
         check_answers(dataset)
-        unanswerable = sum(not row["text"] for row in dataset["answers"])
-        if unanswerable and self.kind == "squad":
-            raise GeloraError(f"--task squad is SQuAD v1.1, where every question has an answer, and {unanswerable} "
-                              "evaluation question(s) have none; use --task squad_v2 (or --task qa)")
-        self.version_2 = self.version_2 or unanswerable > 0
+        self.version_2 = self.version_2 or self.check_version(dataset, "evaluation") > 0
         self.examples, self.features = dataset, self._eval_features(dataset, tokenizer)
         return TaskData(
             train=[],
