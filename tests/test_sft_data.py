@@ -96,12 +96,18 @@ def test_files_load_alike_with_named_columns(tmp_path, suffix):
     assert ds.to_list() == [{"prompt": r["question"], "completion": r["answer"]} for r in rows]
 
 
-def test_a_csv_column_of_whole_numbers_is_read_as_text(tmp_path):
+def test_a_csv_column_of_numbers_is_read_as_text(tmp_path):
     path = tmp_path / "d.csv"
-    path.write_text("question,answer\nsix times seven?,42\nten plus one?,11\n")
+    path.write_text("answer,question\n42,six times seven?\n5.5,eleven halves?\n")
     ds = load_sft_dataset(path, prompt_column="question", completion_column="answer")
     assert ds.to_list() == [{"prompt": "six times seven?", "completion": "42"},
-                            {"prompt": "ten plus one?", "completion": "11"}]
+                            {"prompt": "eleven halves?", "completion": "5.5"}]
+    path.write_text("question,answer\n7,42\n8,\n")  # a hole makes the numbers floats: the empty row is named
+    with pytest.raises(GeloraError, match="row 1: no completion \\(an empty cell or null\\)"):
+        load_sft_dataset(path, prompt_column="question", completion_column="answer")
+    path.write_text("question,answer\n7,42\n8,56\n")
+    assert load_sft_dataset(path, prompt_column="question", completion_column="answer").to_list() == [
+        {"prompt": "7", "completion": "42"}, {"prompt": "8", "completion": "56"}]
 
 
 def test_file_without_the_named_columns(tmp_path):

@@ -25,6 +25,7 @@ from gelora.train.tasks.sft_data import (
     IGNORE_INDEX,
     MESSAGES,
     PROMPT,
+    numbers_as_text,
     pack,
     sft_columns,
     split_conversation,
@@ -210,6 +211,7 @@ class SupervisedFineTuning(Task):
             alternative = "" if named else f" or a {MESSAGES!r} column (conversations)"
             raise GeloraError(f"the data has no prompt column {column!r} (columns: {', '.join(dataset.column_names)})"
                               f"; give a file with a {column!r} column (one prompt per row){alternative}")
+        dataset = numbers_as_text(dataset, [column])  # as training read them
         bad = next((i for i, p in enumerate(dataset[column]) if not isinstance(p, str)), None)
         if bad is not None:
             raise GeloraError(f"prompt column {column!r} holds a {type(dataset[bad][column]).__name__} in row {bad}, "

@@ -116,21 +116,33 @@ def load_sft_dataset(
 def sft_columns(dataset, prompt_column: str | None = None, completion_column: str | None = None, where: str = "the data"):
     """``dataset`` with only the columns ``messages``, or ``prompt`` / ``completion`` (renamed from the given ones),
     every row checked (``where`` names the data in errors)."""
-    from datasets import Value
-
     fmt = detect_format(dataset.column_names, prompt_column, completion_column, where)
     dataset = dataset.select_columns(list(fmt.columns))
     if fmt.kind != MESSAGES:
         renames = dict(zip(fmt.columns, (PROMPT, COMPLETION)))
         dataset = dataset.rename_columns({k: v for k, v in renames.items() if k != v})
-        for column in (PROMPT, COMPLETION):  # a CSV column of whole numbers (answers "42") is read as integers
-            if getattr(dataset.features[column], "dtype", "").startswith(("int", "uint")):
-                dataset = dataset.cast_column(column, Value("string"))
+        dataset = numbers_as_text(dataset, (PROMPT, COMPLETION))
     if len(dataset) == 0:
         raise GeloraError(f"{where} has no rows")
     for i, row in enumerate(dataset):
         check_row(row, i)
     return dataset
+
+
+def numbers_as_text(dataset, columns: Iterable[str]):
+    """``dataset`` with its numeric ``columns`` as text: a CSV column of answers such as 42 is read as numbers
+    (floats when a cell is empty). Whole numbers read ``"42"``; an empty cell is refused, naming its row."""
+    order = list(dataset.column_names)
+    for column in columns:
+        if not getattr(dataset.features[column], "dtype", "").startswith(("int", "uint", "float")):
+            continue
+        values = dataset[column]
+        empty = next((i for i, v in enumerate(values) if v is None or v != v), None)  # v != v: NaN
+        if empty is not None:
+            raise GeloraError(f"row {empty}: no {column} (an empty cell or null); fill or drop the row")
+        texts = [str(int(v)) if float(v).is_integer() else str(v) for v in values]
+        dataset = dataset.remove_columns(column).add_column(column, texts)
+    return dataset.select_columns(order)
 
 
 def check_row(row: dict, index: int) -> None:
