@@ -114,6 +114,14 @@ def test_bad_settings(tiny, change, message):
         settings(tiny, **change).validate()
 
 
+def test_sft_columns_for_a_preset_alone_are_refused(tiny, tmp_path):
+    (tmp_path / "gsm8k").mkdir()
+    preset = settings(tiny, tasks=("sft:gsm8k",), data_dir=str(tmp_path / "glue"), prompt_column="q",
+                      completion_column="a")
+    with pytest.raises(GeloraError, match="name the columns of sft:FILE tasks, and sft:gsm8k has its own; drop them"):
+        preset.validate()
+
+
 def test_eval_settings_reach_the_runner_and_do_not_split_a_bench(tiny, tmp_path):
     (tmp_path / "gsm8k").mkdir()
     base = settings(tiny, tasks=("rte", "sft:gsm8k"), data_dir=str(tmp_path / "glue"), eval_generate=4)

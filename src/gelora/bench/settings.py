@@ -9,7 +9,7 @@ from typing import Any
 
 from gelora.bench.methods import DEFAULT_METHODS, MethodSpec, parse_methods
 from gelora.cli_args import option
-from gelora.bench.tasks import BenchTask, parse_task
+from gelora.bench.tasks import PRESETS, BenchTask, parse_task
 from gelora.errors import GeloraError
 from gelora.io import atomic_write_json
 from gelora.outdir import OutputFolder
@@ -110,11 +110,17 @@ class BenchSettings:
         if self.eval_generate < 0:
             raise GeloraError(f"--eval-generate must be >= 0 (got {self.eval_generate})")
         sft_options = [name for name in ("eval_generate", "prompt_column", "completion_column") if getattr(self, name)]
-        if sft_options and not any(t.task == "sft" for t in self.bench_tasks()):
+        sft_tasks = [t for t in self.bench_tasks() if t.task == "sft"]
+        if sft_options and not sft_tasks:
             flags = ", ".join("--" + name.replace("_", "-") for name in sft_options)
             verb, them = ("is", "it") if len(sft_options) == 1 else ("are", "them")
             raise GeloraError(f"{flags} {verb} for sft tasks, and --tasks has none; drop {them} or add one, e.g. "
                               "sft:gsm8k or sft:FILE")
+        if (self.prompt_column or self.completion_column) and all(t.label.partition(":")[2] in PRESETS
+                                                                  for t in sft_tasks):
+            own = "has its" if len(sft_tasks) == 1 else "have their"
+            raise GeloraError(f"--prompt-column/--completion-column name the columns of sft:FILE tasks, and "
+                              f"{', '.join(t.label for t in sft_tasks)} {own} own; drop them")
         for name in ("eval_batch_size", "max_train_samples", "max_eval_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
