@@ -53,9 +53,10 @@ def test_three_seeds_give_verdicts_with_the_numbers():
 def test_squad_f1_enters_the_mean_on_the_scale_of_accuracies():
     # GeLoRA 10 F1 points worse on SQuAD, 0.05 better on rte: a 0..100 F1 would outweigh the accuracy
     rows = [ok_row(task, method, s, score) for s in range(3) for task, method, score in
-            (("rte", "gelora", 0.60), ("rte", "lora", 0.55), ("squad_v2", "gelora", 50.0), ("squad_v2", "lora", 60.0))]
+            (("rte", "gelora", 0.60), ("rte", "lora", 0.55), ("qa:squad_v2", "gelora", 50.0),
+             ("qa:squad_v2", "lora", 60.0))]
     score = _claims(rows)[0]
-    assert "(rte, squad_v2): 0.5500 ± 0.0000 vs 0.5750 ± 0.0000" in score and score.endswith("**missed**")
+    assert "(rte, qa:squad_v2): 0.5500 ± 0.0000 vs 0.5750 ± 0.0000" in score and score.endswith("**missed**")
 
 
 def test_lower_score_is_missed():

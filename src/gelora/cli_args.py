@@ -25,6 +25,8 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gelora.errors import flag
+
 MISSING = dataclasses.MISSING
 # Numbers argparse should read as values, scientific notation included (its own pattern misses ``-1e-3``).
 _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
@@ -125,15 +127,15 @@ def add_arguments(
         meta = f.metadata
         kind, optional = _base_type(hints[f.name])
         default = defaults.get(f.name, _default_of(f))
-        flag = "--" + f.name.replace("_", "-")
+        option_flag = flag(f.name)
         help_text = meta.get("help", "").replace("%", "%%")  # argparse formats help with %
         shown = meta.get("default_text") or (None if default in (MISSING, None) else default)
         if kind is bool:
             if default:
-                parser.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
+                parser.add_argument(option_flag.replace("--", "--no-", 1), dest=f.name, action="store_false",
                                     help=f"turn off {help_text} [default: on]")
             else:
-                parser.add_argument(flag, dest=f.name, action="store_true", help=f"{help_text} [default: off]")
+                parser.add_argument(option_flag, dest=f.name, action="store_true", help=f"{help_text} [default: off]")
             continue
         kwargs: dict[str, Any] = {"help": help_text}
         if meta.get("parse_as"):
@@ -158,9 +160,9 @@ def add_arguments(
         if meta.get("positional"):
             parser.add_argument(f.name, **kwargs)
         elif default is MISSING and not optional:
-            parser.add_argument(flag, dest=f.name, required=True, **kwargs)
+            parser.add_argument(option_flag, dest=f.name, required=True, **kwargs)
         else:
-            parser.add_argument(flag, dest=f.name, default=default, **kwargs)
+            parser.add_argument(option_flag, dest=f.name, default=default, **kwargs)
 
 
 def from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gelora.cli_args import option
-from gelora.errors import GeloraError
+from gelora.errors import GeloraError, flag
 
 POOLINGS = ("tokens", "mean", "first", "last")
 ESTIMATORS = ("twonn", "gride")
@@ -32,7 +32,7 @@ class ProfileOptions:
         for name in ("num_samples", "tokens_per_sequence", "max_points"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
+                raise GeloraError(f"{flag(name)} must be at least 1 (got {value})")
         if not (self.bootstrap == 0 or self.bootstrap >= MIN_BOOTSTRAP):
             raise GeloraError(
                 f"--bootstrap must be 0 (no intervals) or at least {MIN_BOOTSTRAP} (fewer make an interval's ends the "

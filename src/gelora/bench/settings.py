@@ -10,7 +10,7 @@ from typing import Any
 from gelora.bench.methods import DEFAULT_METHODS, MethodSpec, parse_methods
 from gelora.cli_args import option
 from gelora.bench.tasks import PRESETS, BenchTask, parse_task
-from gelora.errors import GeloraError
+from gelora.errors import GeloraError, flag
 from gelora.io import atomic_write_json
 from gelora.outdir import OutputFolder
 
@@ -106,13 +106,13 @@ class BenchSettings:
             raise GeloraError(f"--budget-rank must be at least 1 (got {self.budget_rank}); rank 0 trains nothing")
         for name in ("epochs", "batch_size", "max_length", "profile_samples"):
             if getattr(self, name) < 1:
-                raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {getattr(self, name)})")
+                raise GeloraError(f"{flag(name)} must be at least 1 (got {getattr(self, name)})")
         if self.eval_generate < 0:
             raise GeloraError(f"--eval-generate must be >= 0 (got {self.eval_generate})")
         sft_options = [name for name in ("eval_generate", "prompt_column", "completion_column") if getattr(self, name)]
         sft_tasks = [t for t in self.bench_tasks() if t.task == "sft"]
         if sft_options and not sft_tasks:
-            flags = ", ".join("--" + name.replace("_", "-") for name in sft_options)
+            flags = ", ".join(map(flag, sft_options))
             verb, them = ("is", "it") if len(sft_options) == 1 else ("are", "them")
             raise GeloraError(f"{flags} {verb} for sft tasks, and --tasks has none; drop {them} or add one, e.g. "
                               "sft:gsm8k or sft:FILE")
@@ -124,7 +124,7 @@ class BenchSettings:
         for name in ("eval_batch_size", "max_train_samples", "max_eval_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
+                raise GeloraError(f"{flag(name)} must be at least 1 (got {value})")
         if self.lr is not None and self.lr <= 0:
             raise GeloraError(f"--lr must be positive (got {self.lr})")
         self.method_specs()

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     unscored = result["info"].get("eval_dropped")
     note = f"; {unscored} not scored: no completion token within the run's --max-length" if unscored else ""
-    print(f"{result['method']} on {result['task']}, evaluated on {result['data']} ({result['rows']} rows{note}):")
+    rows = f"{result['rows']} row{'s' * (result['rows'] != 1)}"
+    print(f"{result['method']} on {result['task']}, evaluated on {result['data']} ({rows}{note}):")
     width = max(map(len, result["metrics"]))
     for name, value in result["metrics"].items():
         shown = f"{value:.0f}" if name.endswith("total") else f"{value:.4f}"  # SQuAD's question counts

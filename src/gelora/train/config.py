@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gelora.cli_args import option
-from gelora.errors import GeloraError
+from gelora.errors import GeloraError, flag
 from gelora.models import MODEL_HELP
 from gelora.options import PlanOptions, ProfileOptions
 
@@ -149,7 +149,7 @@ class TrainConfig:
         for name in (*counts, "eval_batch_size", "rank", "max_train_samples", "max_eval_samples", "max_steps", "geolora_r_max"):
             value = getattr(self, name)
             if value is not None and value < 1:  # None: the default / no limit
-                raise GeloraError(f"--{name.replace('_', '-')} must be at least 1 (got {value})")
+                raise GeloraError(f"{flag(name)} must be at least 1 (got {value})")
         if self.seed < 0:
             raise GeloraError(f"--seed must be a non-negative integer (got {self.seed})")
         if self.learning_rate <= 0:
@@ -159,16 +159,16 @@ class TrainConfig:
             value = getattr(self, name)
             if not (low <= value <= high if closed else low <= value < high):
                 interval = f"[{low}, {high}{']' if closed else ')'}"
-                raise GeloraError(f"--{name.replace('_', '-')} must be in {interval} (got {value:g})")
+                raise GeloraError(f"{flag(name)} must be in {interval} (got {value:g})")
         for name in ("weight_decay", "max_grad_norm", "adalora_orth_reg_weight"):
             if getattr(self, name) < 0:
-                raise GeloraError(f"--{name.replace('_', '-')} must be >= 0 (got {getattr(self, name):g})")
+                raise GeloraError(f"{flag(name)} must be >= 0 (got {getattr(self, name):g})")
         if self.resume and self.overwrite:
             raise GeloraError("--resume and --overwrite contradict each other; pass one of them")
         for name in ("geolora_scaling", "geolora_lr"):
             value = getattr(self, name)
             if value is not None and value <= 0:
-                raise GeloraError(f"--{name.replace('_', '-')} must be positive (got {value:g})")
+                raise GeloraError(f"{flag(name)} must be positive (got {value:g})")
         if self.geolora_r_max is not None and self.geolora_r_max < self.lora_rank:
             raise GeloraError(f"--geolora-r-max {self.geolora_r_max} is below the starting rank {self.lora_rank}; "
                               "raise it or lower --rank")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gelora.cli_args import option
-from gelora.errors import GeloraError
+from gelora.errors import GeloraError, flag
 from gelora.train.checkpoint import METRICS_FILE, RUN_FILE
 from gelora.train.config import TrainConfig
 
@@ -46,8 +46,9 @@ class UseOptions:
 @dataclass(kw_only=True)
 class EvaluateOptions(UseOptions):
     json: bool = option(False, "print the metrics as JSON")
-    eval_generate: int | None = option(None, "sft runs: greedy answers to the first N rows, scored by exact match "
-                                             "(0: the loss only, much faster)", default_text="the run's --eval-generate")
+    eval_generate: int | None = option(None, "sft runs: greedy answers to the first N rows (exact match when the "
+                                             "references end '#### <number>'; 0: the loss only, much faster)",
+                                       default_text="the run's --eval-generate")
 
     def check(self) -> None:
         super().check()
@@ -67,7 +68,7 @@ class PredictOptions(UseOptions):
         out = Path(self.out)
         if out.is_dir():
             raise GeloraError(f"--out {self.out!r} is a folder; give a file name such as preds.jsonl")
-        if out.suffix != ".jsonl":  # one JSON object a line: a .csv or .json name would promise another format
+        if out.suffix.lower() != ".jsonl":  # one JSON object a line: a .csv or .json name would promise another format
             raise GeloraError(f"--out {self.out!r}: predictions are written as JSON lines; name the file .jsonl")
         if out.exists() and not self.overwrite:
             raise GeloraError(f"--out {self.out!r} exists; pass --overwrite to replace it, or give another file")
@@ -150,7 +151,7 @@ def _prepare(options: UseOptions, **data_options: Any):
     task = make_task(config)
     not_used = sorted(set(overrides) - task.uses_data_options)
     if not_used:
-        flags = ", ".join("--" + name.replace("_", "-") for name in not_used)
+        flags = ", ".join(map(flag, not_used))
         raise GeloraError(f"{flags} applies to sft runs only, not {task.name}; drop it")
     device = resolve_device(options.device)
     dataset = load_split(options.data)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from gelora.errors import GeloraError, ignored_options
+from gelora.errors import GeloraError, flag, ignored_options
 
 if TYPE_CHECKING:
     from gelora.train.config import TrainConfig
@@ -142,5 +142,5 @@ class Method:
 
 def _changed(options, defaults) -> list[str]:
     """The flags of the ``options`` dataclass fields set to something other than ``defaults``."""
-    return ["--" + f.name.replace("_", "-") for f in dataclasses.fields(options)
+    return [flag(f.name) for f in dataclasses.fields(options)
             if getattr(options, f.name) != getattr(defaults, f.name)]
