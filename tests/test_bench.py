@@ -203,6 +203,8 @@ def test_bench_runs_skips_and_reports(tiny, tmp_path):
     run_bench(settings(tiny, seeds=(0, 1, 2), methods=("lora",)), tmp_path, train=FakeTrain(), log=lambda m: None)
     with pytest.raises(GeloraError, match="different settings .*epochs: 1 -> 2"):
         run_bench(settings(tiny, epochs=2), tmp_path, train=FakeTrain(), log=lambda m: None)
+    # spelling out a default is the same setting: --text-columns text is what leaving it out means
+    run_bench(settings(tiny, text_columns=["text"]), tmp_path, train=FakeTrain(), log=lambda m: None)
     fresh = FakeTrain()
     run_bench(settings(tiny, epochs=2, methods=("lora",)), tmp_path, overwrite=True, train=fresh, log=lambda m: None)
     assert len(fresh.configs) == 4 and not (tmp_path / "plans").exists()

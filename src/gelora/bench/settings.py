@@ -177,7 +177,7 @@ class BenchSettings:
         d = dataclasses.asdict(self)
         for key in ("tasks", "methods", "seeds", "data_dir", "quick", "eval_batch_size"):
             d.pop(key)
-        return d
+        return canonical_identity(d)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -186,10 +186,17 @@ class BenchSettings:
 BENCH_FOLDER = OutputFolder(marker=BENCH_FILE, owns=OWNED, kind="bench")
 
 
+def canonical_identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """``identity`` with defaults spelled one way: ``--text-columns text`` is what leaving it out means."""
+    if identity.get("text_columns") == ["text"]:
+        identity = {**identity, "text_columns": None}
+    return identity
+
+
 def claim_bench_dir(out: Path, settings: BenchSettings, overwrite: bool) -> None:
     """Make ``out`` this bench's folder: a new one, one with the same settings (resume), or replaced (``overwrite``)."""
     BENCH_FOLDER.claim(
-        out, settings.identity(), resume=True, overwrite=overwrite, read_identity=lambda saved: saved.get("settings", {})
+        out, settings.identity(), resume=True, overwrite=overwrite, read_identity=lambda saved: canonical_identity(saved.get("settings", {}))
     )
     if overwrite and out.exists():
         BENCH_FOLDER.clear(out)
