@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 import types
 from pathlib import Path
 
@@ -285,9 +286,11 @@ def test_check_answers_accepts_a_column_batch_and_numpy_offsets(crafted):
 
 
 def test_window_settings_are_checked_before_tokenising(tokenizer, crafted):
-    with pytest.raises(GeloraError, match="raise max_length or lower doc_stride"):
+    with pytest.raises(GeloraError, match="raise --max-length .* or lower --doc-stride") as refused:
         prepare_train_features(crafted, tokenizer, max_length=20, doc_stride=15)
-    with pytest.raises(GeloraError, match="raise max_length"):
+    enough = int(re.search(r"to at least (\d+)", str(refused.value)).group(1))
+    prepare_train_features(crafted, tokenizer, max_length=enough, doc_stride=15)  # the length it names is enough
+    with pytest.raises(GeloraError, match="raise --max-length"):
         prepare_eval_features([example("q", "101", question="what " * 30)], tokenizer, max_length=20, doc_stride=2)
     with pytest.raises(GeloraError, match="fast tokenizer"):
         prepare_eval_features(crafted, types.SimpleNamespace(is_fast=False), **WINDOW)

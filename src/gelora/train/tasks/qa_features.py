@@ -95,9 +95,9 @@ def _check_windows(questions: list[str], tokenizer, max_length: int, doc_stride:
     room = max_length - lengths[longest] - tokenizer.num_special_tokens_to_add(pair=True)
     if room <= doc_stride:
         raise GeloraError(
-            f"max_length {max_length} leaves {room} context tokens per window beside the longest question "
-            f"({lengths[longest]} tokens: {questions[longest][:60]!r}), which must exceed doc_stride {doc_stride}; "
-            "raise max_length or lower doc_stride"
+            f"--max-length {max_length} leaves {max(room, 0)} context tokens per window beside the longest question "
+            f"({lengths[longest]} tokens: {questions[longest][:60]!r}), and a window needs more than --doc-stride "
+            f"{doc_stride}; raise --max-length (to at least {max_length - room + doc_stride + 1}) or lower --doc-stride"
         )
 
 
