@@ -336,3 +336,32 @@ def test_cli_help(command, shown, capsys):
     assert main([command, "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert shown in text
+
+
+def test_cli_profile_of_sft_data_profiles_the_texts_train_profiles(chat_model, tmp_path, capsys):
+    """`gelora profile --data FOLDER --prompt-column/--completion-column`: the chat-formatted texts `gelora train
+    --task sft` profiles (a folder's split, as train reads it), so a plan can be made before training."""
+    import argparse
+    import json
+
+    from helpers import tiny_config
+
+    from gelora.commands.profile import load_texts
+    from gelora.models import load_tokenizer
+    from gelora.train.config import DataOptions
+    from gelora.train.tasks.sft import SupervisedFineTuning
+
+    argv = ["profile", chat_model["model"], "--data", chat_model["data"], "--prompt-column", "question",
+            "--completion-column", "answer", "--num-samples", "20", "--bootstrap", "0", "--max-length", "48",
+            "--no-progress", "--out", str(tmp_path / "p")]
+    assert main(argv) == 0
+    saved = json.loads((tmp_path / "p" / "profile.json").read_text())
+    assert saved["data"]["format"] == "sft" and saved["data"]["n_texts"] == 20
+    tokenizer = load_tokenizer(chat_model["model"])
+    args = argparse.Namespace(data=chat_model["data"], split="train", text_columns=None, prompt_column="question",
+                              completion_column="answer", max_length=48, task=None)
+    texts, _ = load_texts(args, tokenizer)
+    options = DataOptions(data=chat_model["data"], prompt_column="question", completion_column="answer")
+    task = SupervisedFineTuning(tiny_config(chat_model, tmp_path / "run", task="sft", data_options=options,
+                                            max_length=48, max_train_samples=None))
+    assert texts == task.load(tokenizer).profile_texts

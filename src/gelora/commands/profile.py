@@ -17,8 +17,13 @@ def register(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("model", help=MODEL_HELP)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--task", help="glue/<name>: cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp")
-    source.add_argument("--data", metavar="FILE", help="a .jsonl, .json or .csv file of texts")
+    source.add_argument("--data", metavar="FILE", help="a .jsonl, .json or .csv file of texts (SFT data: also a "
+                                                       "folder or a Hub dataset id, read at --split)")
     p.add_argument("--text-columns", help="with --data: the text column, or two comma-separated (a pair)")
+    p.add_argument("--prompt-column", help="with --data: SFT data, profiled as 'train --task sft' sees it (chat "
+                                           "template on prompt + completion); with --completion-column. Found "
+                                           "without them: a 'messages' column, or 'prompt' + 'completion'")
+    p.add_argument("--completion-column", help="with --data: the completion column of SFT data")
     p.add_argument("--data-dir", help="local GLUE folder (<dir>/<task>/train.jsonl); default $GELORA_DATA_DIR")
     p.add_argument("--split", default="train", help="split of the task to profile (default: train)")
     add_arguments(p, ProfileOptions, defaults={"bootstrap": DEFAULT_BOOTSTRAP})
@@ -34,10 +39,16 @@ def register(sub, name: str) -> argparse.ArgumentParser:
     return p
 
 
-def load_texts(args: argparse.Namespace) -> tuple[list[tuple[str, ...]], dict]:
+def load_texts(args: argparse.Namespace, tokenizer) -> tuple[list[tuple[str, ...]], dict]:
     """Texts from ``--task`` or ``--data`` and a record of where they came from."""
     from gelora.data import load_file, load_task, task_spec, text_pairs
     from gelora.errors import GeloraError
+
+    if args.data and not args.text_columns and (args.prompt_column or args.completion_column or _sft_data(args)):
+        return _sft_texts(args, tokenizer)
+    if args.prompt_column or args.completion_column:
+        raise GeloraError("--prompt-column/--completion-column name SFT columns of --data; with --task or "
+                          "--text-columns drop them")
 
     if args.task:
         spec = task_spec(args.task)
@@ -56,9 +67,34 @@ def load_texts(args: argparse.Namespace) -> tuple[list[tuple[str, ...]], dict]:
     ds = load_file(args.data, columns)["train"]
     if not 1 <= len(columns) <= 2:
         raise GeloraError(
-            f"--data needs one or two --text-columns (got {len(columns)}); available: {', '.join(ds.column_names)}"
+            f"--data needs one or two --text-columns (got {len(columns)}), or SFT columns (--prompt-column / "
+            f"--completion-column, 'messages'); available: {', '.join(ds.column_names)}"
         )
     return text_pairs(ds, columns), {"file": str(Path(args.data).resolve()), "text_columns": list(columns)}
+
+
+def _sft_data(args: argparse.Namespace) -> bool:
+    """Whether ``--data`` (a file) has SFT columns of its own: ``messages``, or ``prompt`` + ``completion``."""
+    from gelora.data import load_split
+    from gelora.errors import GeloraError
+    from gelora.train.tasks.sft_data import detect_format
+
+    try:
+        detect_format(load_split(args.data, args.split).column_names)
+    except GeloraError:
+        return False
+    return True
+
+
+def _sft_texts(args: argparse.Namespace, tokenizer) -> tuple[list[tuple[str, ...]], dict]:
+    """The texts ``gelora train --task sft`` profiles: prompt + completion after the chat template, as tokenised."""
+    from gelora.train.tasks.sft_data import load_sft_dataset, tokenize_sft
+
+    rows = load_sft_dataset(args.data, split=args.split, prompt_column=args.prompt_column,
+                            completion_column=args.completion_column)
+    texts = [(prompt + completion,) for prompt, completion in tokenize_sft(rows, tokenizer, args.max_length).texts]
+    source = Path(args.data).expanduser()
+    return texts, {"file": str(source.resolve()) if source.exists() else args.data, "split": args.split, "format": "sft"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
     options = from_args(ProfileOptions, args)
     check_profile_settings(options, seed=args.seed, batch_size=args.batch_size, device=args.device)
     out = check_out_folder(args.out)
-    texts, data = load_texts(args)
-    tokenizer = load_tokenizer(args.model)
+    tokenizer = load_tokenizer(args.model)  # SFT texts are the chat template's
+    texts, data = load_texts(args, tokenizer)
     profile_texts(tokenizer, texts, options, seed=args.seed, max_length=args.max_length)
 
     init_from_environment()  # under accelerate launch / torchrun: forward passes and estimates are sharded
