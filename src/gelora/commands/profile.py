@@ -44,8 +44,10 @@ def load_texts(args: argparse.Namespace, tokenizer) -> tuple[list[tuple[str, ...
     from gelora.data import load_file, load_task, task_spec, text_pairs
     from gelora.errors import GeloraError
 
-    if args.data and not args.text_columns and (args.prompt_column or args.completion_column or _sft_data(args)):
-        return _sft_texts(args, tokenizer)
+    if args.data and not args.text_columns:
+        sft = _sft_texts(args, tokenizer)
+        if sft is not None:
+            return sft
     if args.prompt_column or args.completion_column:
         raise GeloraError("--prompt-column/--completion-column name SFT columns of --data; with --task or "
                           "--text-columns drop them")
@@ -73,25 +75,23 @@ def load_texts(args: argparse.Namespace, tokenizer) -> tuple[list[tuple[str, ...
     return text_pairs(ds, columns), {"file": str(Path(args.data).resolve()), "text_columns": list(columns)}
 
 
-def _sft_data(args: argparse.Namespace) -> bool:
-    """Whether ``--data`` (a file) has SFT columns of its own: ``messages``, or ``prompt`` + ``completion``."""
+def _sft_texts(args: argparse.Namespace, tokenizer) -> tuple[list[tuple[str, ...]], dict] | None:
+    """The texts ``gelora train --task sft`` profiles: prompt + completion after the chat template, as tokenised;
+    None when no SFT columns are named and ``--data`` has none of its own (``messages``, or ``prompt`` +
+    ``completion``)."""
     from gelora.data import load_split
     from gelora.errors import GeloraError
-    from gelora.train.tasks.sft_data import detect_format
+    from gelora.train.tasks.sft_data import detect_format, sft_columns, tokenize_sft
 
+    where = f"{args.data} ({args.split})"
     try:
-        detect_format(load_split(args.data, args.split).column_names)
+        rows = load_split(args.data, args.split)
+        detect_format(rows.column_names, args.prompt_column, args.completion_column, where)
     except GeloraError:
-        return False
-    return True
-
-
-def _sft_texts(args: argparse.Namespace, tokenizer) -> tuple[list[tuple[str, ...]], dict]:
-    """The texts ``gelora train --task sft`` profiles: prompt + completion after the chat template, as tokenised."""
-    from gelora.train.tasks.sft_data import load_sft_dataset, tokenize_sft
-
-    rows = load_sft_dataset(args.data, split=args.split, prompt_column=args.prompt_column,
-                            completion_column=args.completion_column)
+        if args.prompt_column or args.completion_column:
+            raise
+        return None  # not SFT data: read as texts with --text-columns
+    rows = sft_columns(rows, args.prompt_column, args.completion_column, where)
     texts = [(prompt + completion,) for prompt, completion in tokenize_sft(rows, tokenizer, args.max_length).texts]
     source = Path(args.data).expanduser()
     return texts, {"file": str(source.resolve()) if source.exists() else args.data, "split": args.split, "format": "sft"}

@@ -110,9 +110,8 @@ class Task:
         if options.data_config is not None and (options.eval_data is None or local(options.eval_data)):
             raise GeloraError(f"--data-config names a configuration of a Hub dataset, and the data "
                               f"({', '.join(filter(None, (options.data, options.eval_data)))}) are local; drop it")
-        given = options.given()
-        held_out = "eval_fraction" in given and not (options.eval_data or options.eval_split) and \
-            _held_out_split(options.data)
+        # (validate refused --eval-fraction beside --eval-data / --eval-split already)
+        held_out = "eval_fraction" in options.given() and _held_out_split(options.data)
         if held_out:
             raise GeloraError(f"--data {options.data!r} has a {held_out} split, which the run evaluates on, so "
                               "--eval-fraction would be ignored; drop it, or give its training file as --data to hold "
