@@ -243,6 +243,12 @@ def test_report_only_needs_a_bench_and_creates_nothing(tiny, tmp_path, capsys, e
     assert out.exists() == existing and (not existing or not any(out.iterdir()))
 
 
+def _unlabelled(path):
+    """A classify file whose second row has an empty label cell."""
+    path.write_text("text,other,y\ngood film,a,pos\nbad film,b,\n")
+    return path
+
+
 def _classify(folder, *flags: str) -> list[str]:
     """``--tasks classify:FILE`` over a file of ``text``, ``other`` and ``y`` columns, and ``flags``."""
     return ["--tasks", f"classify:{write_rows(folder / 'rows.csv', 20)}", *flags]
@@ -260,8 +266,10 @@ def _classify(folder, *flags: str) -> list[str]:
          "question answering data lacks the column.s. id, context, question, answers"),
         (lambda d: ["--tasks", f"classify:{write_rows(d / 'one.csv', 1)}", "--label-column", "y"],
          r"holding out 0.1 of 1 row\(s\) for evaluation leaves no training or no evaluation row"),  # no traceback either
+        (lambda d: ["--tasks", f"classify:{_unlabelled(d / 'rows.csv')}", "--label-column", "y"],
+         r"1 training row\(s\) have no label in column 'y'"),
     ],
-    ids=["missing-file", "folder-without-train", "label-column", "text-columns", "qa-schema", "one-row"],
+    ids=["missing-file", "folder-without-train", "label-column", "text-columns", "qa-schema", "one-row", "no-label"],
 )
 def test_task_data_is_checked_before_the_bench_folder_is_made(tiny, tmp_path, capsys, case, message):
     out = tmp_path / "bench"

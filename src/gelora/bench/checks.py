@@ -51,16 +51,7 @@ def _row_checks() -> dict[type[Task], RowCheck]:
     from gelora.train.tasks.qa import QuestionAnswering
     from gelora.train.tasks.sft import SupervisedFineTuning
 
-    return {Classify: _classify_columns, SupervisedFineTuning: _sft_columns, QuestionAnswering: _qa_columns}
-
-
-def _classify_columns(task: Task, rows: Dataset, split: str) -> None:
-    from gelora.data import check_columns
-
-    try:
-        check_columns(rows, (*task.text_columns, task.config.data_options.label_column), where=f"the {split} data")
-    except GeloraError as e:
-        raise GeloraError(f"{e}; fix --text-columns / --label-column") from None
+    return {Classify: Classify.check_rows, SupervisedFineTuning: _sft_columns, QuestionAnswering: _qa_columns}
 
 
 def _sft_columns(task: Task, rows: Dataset, split: str) -> None:

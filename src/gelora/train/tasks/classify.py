@@ -50,7 +50,7 @@ class Classify(SequenceClassification):
         from gelora.data import text_pairs
 
         train, evaluation = self.load_splits()
-        self._check_rows(train, "training")
+        self.check_rows(train, "training")
         train_labels = list(train[self.config.data_options.label_column])
         if self.config.data_options.problem is None and all(isinstance(v, float) for v in train_labels):
             self.metrics, self.num_labels = REGRESSION_METRICS, 1
@@ -71,7 +71,7 @@ class Classify(SequenceClassification):
         """Rows checked before the seeded split, so that an error names the row's place in the file."""
         from gelora.data import text_pairs
 
-        self._check_rows(rows, "training")
+        self.check_rows(rows, "training")
         text_pairs(rows, self.text_columns)  # text cells that are not text, by row
         return super().hold_out(rows, fraction)
 
@@ -88,7 +88,7 @@ class Classify(SequenceClassification):
         """Rows labelled with the training run's classes (a label it never saw is refused)."""
         from transformers import DataCollatorWithPadding
 
-        self._check_rows(dataset, "evaluation")
+        self.check_rows(dataset, "evaluation")
         labels = self._label_ids(list(dataset[self.config.data_options.label_column]), "evaluation")
         return TaskData(
             train=[],
@@ -99,11 +99,15 @@ class Classify(SequenceClassification):
                   "classification"},
         )
 
-    def _check_rows(self, dataset, split: str) -> None:
+    def check_rows(self, dataset, split: str) -> None:
+        """Refuse rows the task cannot use: missing columns, no rows, rows without a label."""
         from gelora.data import check_columns
 
         column = self.config.data_options.label_column
-        check_columns(dataset, (*self.text_columns, column), where=f"the {split} data")
+        try:
+            check_columns(dataset, (*self.text_columns, column), where=f"the {split} data")
+        except GeloraError as e:  # the training data's columns are the flags' (evaluate and predict take the run's)
+            raise GeloraError(f"{e}; fix --text-columns / --label-column" if split == "training" else str(e)) from None
         if len(dataset) == 0:
             raise GeloraError(f"the {split} data has no rows; give more rows or a larger --eval-fraction")
         # An empty CSV cell reads as None (or NaN in a float column): a class named "None" would be silently wrong.
