@@ -14,6 +14,7 @@ from gelora.train.tasks.sft_data import (
     IGNORE_INDEX,
     SFTFormat,
     detect_format,
+    end_of_turn_id,
     load_sft_dataset,
     pack,
     prompt_ids,
@@ -308,6 +309,10 @@ def test_pack_refuses_rows_longer_than_a_block(tok):
         ("It is 100", "100"),
         ("no number here", None),
         ("#### 12 then 13", "12"),
+        ("Read pages 10-12", "12"),
+        ("5-3 = 2, so x = -2", "-2"),
+        ("half is .5", "0.5"),
+        ("it costs $-.25", "-0.25"),
     ],
 )
 def test_gsm8k_answer(text, expected):
@@ -340,6 +345,45 @@ def test_generation_returns_only_the_completion_and_stops_at_eos(tok):
     assert model.training  # the caller's mode is restored
     model.generation_config.eos_token_id = 0
     assert generate_answers(model, tok, ["how many apples ?"], max_new_tokens=3) == ["seven"]
+
+
+def _successor_llama(tok, successor: dict[str, str]):
+    """A one-block Llama whose greedy next token after ``a`` is ``successor[a]`` (one-hot embeddings, the blocks'
+    outputs zeroed, so the head sees the current token only)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    width = -(-len(tok) // 4) * 4  # two heads of an even size (RoPE)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=width, intermediate_size=8,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                                         tie_word_embeddings=False)).eval()
+    ids = tok.convert_tokens_to_ids
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if name.endswith(("o_proj.weight", "down_proj.weight", "embed_tokens.weight", "lm_head.weight")):
+                weight.zero_()
+        model.model.embed_tokens.weight[:, : len(tok)] = torch.eye(len(tok))
+        for a, b in successor.items():
+            model.lm_head.weight[ids(b), ids(a)] = 50.0
+    return model
+
+
+def test_generation_stops_at_the_chat_templates_end_of_turn(tok):
+    assert tok.convert_ids_to_tokens(end_of_turn_id(tok)) == "<|end|>" != tok.eos_token
+    first, second = tok.convert_ids_to_tokens([0, 1])
+    # The model ends its turn and, unless stopped, writes a user turn and its answer after it.
+    model = _successor_llama(tok, {"<|assistant|>": first, first: "<|end|>", "<|end|>": "<|user|>",
+                                   "<|user|>": second, second: tok.eos_token})
+    assert generate_answers(model, tok, ["how many apples ?"], max_new_tokens=8) == [first]
+
+
+def test_end_of_turn_id_of_other_templates():
+    plain = make_tokenizer(chat_template=None)
+    assert end_of_turn_id(plain) is None
+    plain.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    plain.chat_template = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    assert plain.convert_ids_to_tokens(end_of_turn_id(plain)) == "<|im_end|>"
+    plain.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    assert end_of_turn_id(plain) is None  # no special token ends a turn: eos alone stops generation
 
 
 def test_split_conversation_cuts_before_the_last_assistant_turn():

@@ -8,10 +8,11 @@ from decimal import Decimal, InvalidOperation
 import torch
 
 from gelora.errors import GeloraError
-from gelora.train.tasks.sft_data import prompt_ids
+from gelora.train.tasks.sft_data import end_of_turn_id, prompt_ids
 
-# A number with optional sign, thousands commas and decimals; "18." ends before its period.
-NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# A number with thousands commas and decimals (".5" too); "18." ends before its period. A minus sign counts only
+# where it cannot be a hyphen or a subtraction: "pages 10-12" ends with 12, not -12.
+NUMBER = re.compile(r"(?:(?<![\w.])-)?(?:\d[\d,]*(?:\.\d+)?|(?<!\d)\.\d+)")
 GSM8K_MARK = "####"
 
 
@@ -50,7 +51,8 @@ def generate_answers(model, tokenizer, prompts: list[str | list[dict]], max_new_
 
     Each prompt is what training conditioned on (:func:`gelora.train.tasks.sft_data.prompt_ids`: the chat template's
     user turn and generation prompt, or the plain prompt); batches are left-padded so every completion starts right
-    after its own prompt. Generation stops at the tokenizer's or the model's eos token.
+    after its own prompt. Generation stops at the tokenizer's or the model's eos token, or at the chat template's
+    end-of-turn token (:func:`~gelora.train.tasks.sft_data.end_of_turn_id`).
     """
     if max_new_tokens < 1 or batch_size < 1:
         raise GeloraError(f"max_new_tokens and batch_size must be at least 1, got {max_new_tokens} and {batch_size}")
@@ -58,7 +60,7 @@ def generate_answers(model, tokenizer, prompts: list[str | list[dict]], max_new_
     if pad_id is None:
         raise GeloraError("the tokenizer has neither a pad nor an eos token; set tokenizer.pad_token")
     stop = model.generation_config.eos_token_id
-    stop = [tokenizer.eos_token_id] + (stop if isinstance(stop, list) else [stop])
+    stop = [tokenizer.eos_token_id, end_of_turn_id(tokenizer)] + (stop if isinstance(stop, list) else [stop])
     stop = [t for t in dict.fromkeys(stop) if t is not None]
     was_training = model.training
     model.eval()

@@ -184,6 +184,24 @@ def has_chat_template(tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
+def end_of_turn_id(tokenizer) -> int | None:
+    """The special token the chat template puts right after an assistant's text (``<|im_end|>``, ``<|eot_id|>``).
+
+    Training puts it in the loss, so a fine-tuned model ends its answers with it, also where it is not the
+    tokenizer's eos (a base model given a chat template): generation stops there. None without a chat template or
+    when no special token follows the assistant's text.
+    """
+    if not has_chat_template(tokenizer):
+        return None
+    answer = "42"
+    text = _chat_text(tokenizer, user_turn("?") + [{"role": "assistant", "content": answer}])
+    if answer not in text:
+        return None
+    special = set(tokenizer.all_special_ids) | {i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+    after = tokenizer(text[text.rindex(answer) + len(answer) :], add_special_tokens=False)["input_ids"]
+    return next((i for i in after if i in special), None)
+
+
 def user_turn(prompt: str) -> list[dict]:
     """``prompt`` as a one-turn conversation."""
     return [{"role": "user", "content": prompt}]
