@@ -76,21 +76,26 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tiny, tmp_path, method):
 
 def test_a_max_steps_stop_mid_epoch_continues_with_the_epochs_next_batch(tiny, tmp_path, monkeypatch):
     """Stopped by --max-steps 2 in an epoch of 4 steps, then resumed to 6: the same batches, in the same order, as
-    one run of 6 steps (the learning-rate schedule differs, as the longer run's; the data must not)."""
+    one run of 6 steps, and from step 2 on the same learning rates (the first 2 steps ran under a 2-step schedule;
+    its last rate, 0, must not reach the continued run)."""
     from gelora.train import runner
 
     seen: list[list[list[int]]] = []
+    rates: list[float] = []
     step = runner.training_step
 
     def recording_step(batch, run, at):
         seen.append(batch["input_ids"].tolist())
+        rates.append(run.optimizer.param_groups[0]["lr"])
         return step(batch, run, at)
 
     monkeypatch.setattr(runner, "training_step", recording_step)
-    settings = dict(max_train_samples=32, batch_size=8, checkpoint_every=100)  # 4 steps an epoch
+    settings = dict(max_train_samples=32, batch_size=8, checkpoint_every=100, warmup_ratio=0.0)  # 4 steps an epoch
     train(tiny_config(tiny, tmp_path / "stopped", max_steps=2, **settings))
     resumed = train(tiny_config(tiny, tmp_path / "stopped", max_steps=6, resume=True, **settings))
     stopped_then_resumed, seen[:] = list(seen), []
+    resumed_rates, rates[:] = rates[2:], []
     straight = train(tiny_config(tiny, tmp_path / "straight", max_steps=6, **settings))
     assert len(seen) == 6 and stopped_then_resumed == seen
+    assert resumed_rates == rates[2:] and min(resumed_rates) > 0
     assert resumed["final"]["epoch"] == straight["final"]["epoch"] == 1.5

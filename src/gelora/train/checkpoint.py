@@ -160,6 +160,18 @@ def load_checkpoint(accelerator, out: str | os.PathLike) -> bool:
     return True
 
 
+def continue_schedule(scheduler) -> None:
+    """Give the optimizer the learning rates of ``scheduler`` (a ``LambdaLR``) at its restored step.
+
+    A checkpoint restores the rates its run last used: at the end of a finished run, 0. A run continued for more
+    epochs or steps has a longer schedule, and its next step must take that schedule's rate (a resumed run of the
+    same length gets the rates it saved).
+    """
+    for group, base, rate in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        group["lr"] = base * rate(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+
+
 def check_global_batch(state: TrainState, batch_size: int, num_processes: int) -> None:
     """Refuse to resume with a global batch other than the checkpoint's: its positions count steps of that size.
 

@@ -23,6 +23,7 @@ from gelora.train.checkpoint import (
     TRACKER_DIR,
     check_global_batch,
     claim_output_dir,
+    continue_schedule,
     forget_unstarted_run,
     load_checkpoint,
     record_run,
@@ -139,6 +140,7 @@ def setup(config: TrainConfig, accelerator) -> Run:
     accelerator.register_save_state_pre_hook(trainable_weights_only(method.checkpoint_keeps(model)))
     if config.resume and load_checkpoint(accelerator, config.out):
         check_global_batch(state, config.batch_size, accelerator.num_processes)
+        continue_schedule(scheduler)
         if state.global_step > total_steps:
             raise GeloraError(
                 f"--resume: the run is at step {state.global_step}, past the {total_steps} steps asked for; a run can "
