@@ -13,10 +13,10 @@ Run ``check_answers`` once on a split before tokenising it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from numbers import Integral
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
