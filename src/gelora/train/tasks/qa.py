@@ -21,6 +21,7 @@ from gelora.train.tasks.qa_features import (
     postprocess_predictions,
     prepare_eval_features,
     prepare_train_features,
+    window_collator,
 )
 from gelora.train.tasks.squad_metric import squad_v1_scores, squad_v2_scores
 
@@ -101,7 +102,8 @@ class QuestionAnswering(Task):
     def load(self, tokenizer) -> TaskData:
         train, evaluation = self.load_splits()
         check_answers(train)
-        self.check_version(train, "training")
+        # A model trained on unanswerable questions learned the null answer: a v2 run, whatever it is scored on.
+        self.version_2 = self.version_2 or self.check_version(train, "training") > 0
         data = self.load_eval(tokenizer, evaluation)
         length, stride = self.config.max_length, self.doc_stride
         train_features = train.map(
@@ -120,15 +122,13 @@ class QuestionAnswering(Task):
 
     def load_eval(self, tokenizer, dataset) -> TaskData:
         """Evaluation windows of ``dataset`` (SQuAD v2 scoring once a row is unanswerable)."""
-        from transformers import DataCollatorWithPadding
-
         check_answers(dataset)
         self.version_2 = self.version_2 or self.check_version(dataset, "evaluation") > 0
         self.examples, self.features = dataset, self._eval_features(dataset, tokenizer)
         return TaskData(
             train=[],
             eval=list(self.features.remove_columns(list(EVAL_ONLY_COLUMNS))),
-            collate=DataCollatorWithPadding(tokenizer),
+            collate=window_collator(tokenizer),
             profile_texts=[],
             info={"squad_version": 2 if self.version_2 else 1, "eval_windows": len(self.features)},
         )
@@ -176,15 +176,13 @@ class QuestionAnswering(Task):
     @torch.no_grad()
     def predict(self, model: torch.nn.Module, tokenizer, dataset, batch_size: int) -> list[dict[str, Any]]:
         """``{"id", "answer"}`` per question (``""``: no answer, SQuAD v2); ``answers`` are not needed."""
-        from transformers import DataCollatorWithPadding
-
         self.check_inputs(dataset)
         features = self._eval_features(dataset, tokenizer)
         rows = list(features.remove_columns(list(EVAL_ONLY_COLUMNS)))
         device = next(model.parameters()).device
         model.eval()
         starts, ends = [], []
-        for batch in batches(rows, DataCollatorWithPadding(tokenizer), batch_size, device):
+        for batch in batches(rows, window_collator(tokenizer), batch_size, device):
             out = model(**batch)
             starts += list(out.start_logits.float().cpu().numpy())
             ends += list(out.end_logits.float().cpu().numpy())

@@ -13,8 +13,10 @@ Run ``check_answers`` once on a split before tokenising it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 
@@ -120,6 +122,16 @@ def _tokenize_windows(examples, tokenizer, max_length: int, doc_stride: int, nam
     return columns, encoded, 1 if question_first else 0
 
 
+def window_collator(tokenizer) -> Callable[[list[dict]], Any]:
+    """Collator that pads a batch of windows on the right, whatever the tokenizer's ``padding_side``.
+
+    The answer span, ``cls_index`` and offsets count tokens from a window's start, so padding must come after the
+    tokens (the attention mask hides it); left padding would shift a shorter window's positions by its padding.
+    Cheaper than padding every window to ``max_length`` (run_qa's default), which also keeps positions valid.
+    """
+    return partial(tokenizer.pad, padding=True, padding_side="right", return_tensors="pt")
+
+
 def _cls_index(input_ids: list[int], tokenizer) -> int:
     """Where the "no answer" token is: the CLS token, else BOS, else the first token."""
     for special in (tokenizer.cls_token_id, tokenizer.bos_token_id):
@@ -158,7 +170,7 @@ def prepare_train_features(examples, tokenizer, max_length: int, doc_stride: int
     Returns
     -------
     dict
-        The tokenizer's columns (``input_ids``, ``attention_mask``, ...; unpadded, for a padding collator) plus
+        The tokenizer's columns (``input_ids``, ``attention_mask``, ...; unpadded, for ``window_collator``) plus
         ``start_positions`` and ``end_positions``: the answer's token span, or the CLS index for both when the
         window does not hold the whole answer or the question has none.
     """
