@@ -171,6 +171,19 @@ def test_left_padding_training_labels_point_at_the_answer_in_a_batch(tiny, tmp_p
             assert tok.convert_ids_to_tokens(int(batch["input_ids"][i, batch[name][i]])) == "river"
 
 
+def test_profiled_pairs_are_in_the_windows_order(tiny, tmp_path, left_padding_tokenizer):
+    from gelora.train.tasks import make_task
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps(dict(row, answers={"text": ["river"], "answer_start": [
+        row["context"].index("river")]})) + "\n" for row in RIVER))
+    options = DataOptions(data=str(rows), eval_data=str(rows), doc_stride=16)
+    task = make_task(tiny_config(tiny, tmp_path / "run", task="qa", data_dir=None, data_options=options,
+                                 max_length=64))
+    data = task.load(left_padding_tokenizer)  # context first, as in its windows
+    assert data.profile_texts == [(row["context"], row["question"]) for row in RIVER]
+
+
 def test_a_run_trained_on_unanswerable_questions_is_squad_v2(tiny, tmp_path, squad_v2):
     from gelora.models import load_tokenizer
     from gelora.train.tasks import make_task

@@ -21,6 +21,7 @@ from gelora.train.tasks.qa_features import (
     postprocess_predictions,
     prepare_eval_features,
     prepare_train_features,
+    question_first,
     window_collator,
 )
 from gelora.train.tasks.squad_metric import squad_v1_scores, squad_v2_scores
@@ -111,7 +112,8 @@ class QuestionAnswering(Task):
             fn_kwargs={"tokenizer": tokenizer, "max_length": length, "doc_stride": stride},
         )
         data.train = list(train_features)
-        data.profile_texts = list(zip(train["question"], train["context"]))
+        pairs = zip(train["question"], train["context"])  # profiled in the windows' order
+        data.profile_texts = list(pairs) if question_first(tokenizer) else [(c, q) for q, c in pairs]
         data.info["train_windows"] = len(train_features)
         return data
 

@@ -103,23 +103,29 @@ def _check_windows(questions: list[str], tokenizer, max_length: int, doc_stride:
         )
 
 
+def question_first(tokenizer) -> bool:
+    """Whether a window is (question, context): yes, unless the tokenizer pads on the left (XLNet's convention,
+    as in Transformers' run_qa), which puts the context first."""
+    return tokenizer.padding_side == "right"
+
+
 def _tokenize_windows(examples, tokenizer, max_length: int, doc_stride: int, names: Sequence[str]):
     """One encoding per window (question first unless the tokenizer pads on the left), with offsets."""
     columns = _columns(examples, names)
     # Leading spaces in some SQuAD questions only waste window room.
     questions = [question.lstrip() for question in columns["question"]]
     _check_windows(questions, tokenizer, max_length, doc_stride)
-    question_first = tokenizer.padding_side == "right"
-    pair = (questions, columns["context"]) if question_first else (columns["context"], questions)
+    first = question_first(tokenizer)
+    pair = (questions, columns["context"]) if first else (columns["context"], questions)
     encoded = tokenizer(
         *pair,
-        truncation="only_second" if question_first else "only_first",
+        truncation="only_second" if first else "only_first",
         max_length=max_length,
         stride=doc_stride,
         return_overflowing_tokens=True,
         return_offsets_mapping=True,
     )
-    return columns, encoded, 1 if question_first else 0
+    return columns, encoded, 1 if first else 0
 
 
 def window_collator(tokenizer) -> Callable[[list[dict]], Any]:
