@@ -88,6 +88,15 @@ def test_no_texts(tokenizer):
         collect_hidden_states(tiny_model("bert"), tokenizer, [], progress=False)
 
 
+def test_plain_strings_are_single_texts(tokenizer):
+    model = tiny_model("bert")
+    texts = make_texts(6)
+    plain = collect_hidden_states(model, tokenizer, [t for (t,) in texts], progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(plain, collect_hidden_states(model, tokenizer, texts, progress=False)))
+    with pytest.raises(GeloraError, match="text 1 is .*give each text as a string, or a pair"):
+        collect_hidden_states(model, tokenizer, [texts[0], ("a", "b", "c")], progress=False)
+
+
 def test_pairs_are_truncated_to_max_length(tokenizer):
     # [CLS] a [SEP] b [SEP] at max_length 6 leaves 3 content tokens per pair (every sentence has >= 3 words)
     texts = make_texts(10, pairs=True)

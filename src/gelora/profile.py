@@ -19,7 +19,7 @@ from gelora.errors import GeloraError
 from gelora.io import read_format_json, write_format_json
 from gelora.measure import estimate
 from gelora.measure.intrinsic_dimension import check_bootstrap, make_estimator
-from gelora.measure.hidden_states import check_encoding, collect_hidden_states
+from gelora.measure.hidden_states import check_encoding, collect_hidden_states, text_rows
 from gelora.options import ProfileOptions
 from gelora.utils import resolve_device
 
@@ -259,7 +259,7 @@ def profile_texts(
     content, enough distinct texts, and a ``max_length`` with room for content. Needs no model."""
     if tokenizer is None:
         raise GeloraError("a loaded model needs its tokenizer; pass tokenizer= (gelora.models.load_tokenizer)")
-    texts = sample_texts(texts, options.num_samples, seed)
+    texts = sample_texts(text_rows(texts), options.num_samples, seed)
     _check_texts(texts, options)
     check_encoding(tokenizer, texts, max_length)
     return texts
@@ -298,7 +298,7 @@ def profile_model(
     model : transformers.PreTrainedModel
         A loaded model (``gelora.models.load_backbone(name)`` loads one by name).
     tokenizer : transformers.PreTrainedTokenizerBase
-    texts : list of tuple of str
+    texts : list of str, or of tuples of one or two str (sentence pairs)
     options : ProfileOptions, optional
         Pooling, estimator, ``num_samples``, ``tokens_per_sequence``, ``max_points``, ``bootstrap`` (default:
         the ProfileOptions defaults with ``bootstrap=DEFAULT_BOOTSTRAP``).

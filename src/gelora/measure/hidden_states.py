@@ -25,6 +25,16 @@ def _forward_kwargs(model) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
+def text_rows(texts) -> list[tuple[str, ...]]:
+    """``texts`` as rows of one text or a pair: a plain string is a one-text row (never a pair of its characters)."""
+    rows = [(t,) if isinstance(t, str) else tuple(t) for t in texts]
+    bad = next((i for i, row in enumerate(rows) if not 1 <= len(row) <= 2 or not all(isinstance(t, str) for t in row)),
+               None)
+    if bad is not None:
+        raise GeloraError(f"text {bad} is {rows[bad]!r}; give each text as a string, or a pair as (text, text)")
+    return rows
+
+
 def check_encoding(tokenizer, texts: list[tuple[str, ...]], max_length: int) -> None:
     """Raise unless ``tokenizer`` can pad and ``max_length`` leaves room for one content token beside the
     special tokens.
@@ -123,8 +133,8 @@ def collect_hidden_states(
         eval mode and moved to ``device``.
     tokenizer : transformers.PreTrainedTokenizerBase
         Needs a pad token (``gelora.models.load_tokenizer`` sets one for decoders).
-    texts : list of tuple of str
-        One tuple per example: one text, or a pair (encoded together, as for classification).
+    texts : list of str, or of tuple of str
+        One per example: a text (a string or a 1-tuple), or a pair (encoded together, as for classification).
     pooling : {"tokens", "mean", "first", "last"}
         ``tokens``: up to ``tokens_per_sequence`` random non-padding, non-special tokens per text (seeded);
         ``mean``: mean over the attention mask; ``first`` / ``last``: the first / last non-padding token.
@@ -154,6 +164,7 @@ def collect_hidden_states(
     """
     if pooling not in POOLINGS:
         raise GeloraError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
+    texts = text_rows(texts)
     if not texts:
         raise GeloraError("no texts to encode; check the data file or task split")
     if tokens_per_sequence < 1 or batch_size < 1:
