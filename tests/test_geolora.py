@@ -257,6 +257,14 @@ def test_integrator_errors_are_clear():
         integrator.step()
 
 
+def test_gpt2_conv1d_projections_are_refused_by_name():
+    from transformers.pytorch_utils import Conv1D
+
+    with pytest.raises(GeloraError, match="^GeoLoRA adapts nn.Linear layers, and Sequential keeps its projections in "
+                                          "GPT-2's Conv1D layers; adapt it with LoRA instead$"):
+        apply_geolora(nn.Sequential(Conv1D(N, N)), GeoLoRAConfig(["0"]))
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -61,6 +61,7 @@ def test_a_label_only_in_the_eval_data_is_refused(tiny, tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "'neutral' appear only in the evaluation data" in err and len(err.strip().splitlines()) == 1
+    assert "add training rows with them, or drop those evaluation rows" in err
 
 
 def test_data_options_do_not_apply_to_glue(tiny, tmp_path):

@@ -314,7 +314,8 @@ def test_refusals_are_one_line_and_come_before_the_model_is_loaded(glue_run, cla
         (["predict", str(run), "--data", str(eval_file), "--out", str(tmp_path / "p.csv")], "name the file .jsonl"),
         (["predict", str(run), "--data", str(eval_file), "--out", str(tmp_path / "p.jsonl"), "--max-new-tokens",
           "3"], "sft runs only"),
-        (["evaluate", str(classify_run[0]), "--data", str(unseen)], "'sarcastic' appear only in the evaluation"),
+        (["evaluate", str(classify_run[0]), "--data", str(unseen)], "'sarcastic' appear only in the evaluation data, not among the training labels (negative, neutral, positive); the "
+         "model cannot predict them: drop those evaluation rows"),
         (["evaluate", str(run), "--data", str(eval_file), "--batch-size", "0"], "--batch-size"),
         (["evaluate", str(run), "--data", str(eval_file), "--eval-generate", "2"], "--eval-generate applies to sft"),
         (["evaluate", str(run), "--data", str(tmp_path)], "is a folder (with no_pair.jsonl, taken.jsonl, "

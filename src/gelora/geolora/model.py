@@ -22,6 +22,15 @@ def _describe_linears(linear_names: list[str]) -> str:
     return f"The model's Linear modules end in {suffixes} ({len(linear_names)} in all: {shown})."
 
 
+def check_linear_layers(model: nn.Module, what: str = "GeoLoRA", fix: str = "adapt it with LoRA instead") -> None:
+    """Refuse models whose projections are GPT-2's ``Conv1D`` (transposed weights): GeoLoRA adapts ``nn.Linear``."""
+    from transformers.pytorch_utils import Conv1D
+
+    if any(isinstance(m, Conv1D) for m in model.modules()):
+        raise GeloraError(f"{what} adapts nn.Linear layers, and {type(model).__name__} keeps its projections in "
+                          f"GPT-2's Conv1D layers; {fix}")
+
+
 def find_target_modules(model: nn.Module, target_modules: list[str] | str) -> list[str]:
     """Names of the ``nn.Linear`` modules of ``model`` selected by ``target_modules``.
 
@@ -65,6 +74,7 @@ def apply_geolora(model: nn.Module, config: GeoLoRAConfig) -> nn.Module:
     """
     if geolora_layers(model):
         raise GeloraError("The model already has GeoLoRA adapters; apply_geolora once per model.")
+    check_linear_layers(model)
     names = find_target_modules(model, config.target_modules)
     unknown = sorted(set(config.rank_pattern) - set(names))
     if unknown:

@@ -89,8 +89,8 @@ def _extends(config: TrainConfig, out: Path) -> bool:
         return False
     if config.epochs < old.epochs or (old.max_steps or 0) > (config.max_steps or 0) > 0:
         raise GeloraError(
-            f"--resume: {str(out)!r} finished {old.epochs} epoch(s) (max steps {old.max_steps}); a run can be continued "
-            f"for more, not shortened (asked: {config.epochs}, max steps {config.max_steps})"
+            f"--resume: {str(out)!r} finished {_length(old)}; a run can be continued for more, not shortened (asked: "
+            f"{_length(config)})"
         )
     return True
 
@@ -158,6 +158,11 @@ def load_checkpoint(accelerator, out: str | os.PathLike) -> bool:
     folder = root / (root / LATEST).read_text().strip()
     accelerator.load_state(str(folder), strict=False)  # frozen weights are not in it (trainable_weights_only)
     return True
+
+
+def _length(config: TrainConfig) -> str:
+    steps = f", --max-steps {config.max_steps}" if config.max_steps else ""
+    return f"--epochs {config.epochs}{steps}"
 
 
 def continue_schedule(scheduler) -> None:

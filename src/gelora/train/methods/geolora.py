@@ -24,8 +24,10 @@ class GeoLoRA(LoRA):
 
     def build(self, base: torch.nn.Module, ctx: BuildContext) -> torch.nn.Module:
         from gelora.geolora import GeoLoRAConfig, GeoLoRAIntegrator, apply_geolora
+        from gelora.geolora.model import check_linear_layers
 
-        check_linear_layers(base, self.name)  # before any profiling: GPT-2's Conv1D layers cannot take GeoLoRA
+        # Before any profiling: GPT-2's Conv1D layers cannot take GeoLoRA.
+        check_linear_layers(base, what=f"--method {self.name}", fix="use --method lora or gelora for this model")
         config = self.config
         start = self.checked_plan(base, ctx).ranks_by_module()
         geo = GeoLoRAConfig(
@@ -101,16 +103,3 @@ class GeLoRAGeoLoRA(GeoLoRA):
         plan = planner.plan(base, ctx)
         self.info.update(planner.info)
         return plan
-
-
-def check_linear_layers(model: torch.nn.Module, method: str) -> None:
-    """Refuse models whose projections are GPT-2's ``Conv1D`` (transposed weights): GeoLoRA adapts ``nn.Linear``."""
-    from transformers.pytorch_utils import Conv1D
-
-    if any(isinstance(m, Conv1D) for m in model.modules()):
-        from gelora.errors import GeloraError
-
-        raise GeloraError(
-            f"--method {method} adapts nn.Linear layers, and {type(model).__name__} keeps its projections in GPT-2's "
-            "Conv1D layers; use --method lora or gelora for this model"
-        )

@@ -31,6 +31,7 @@ class Classify(SequenceClassification):
     def __init__(self, config):
         super().__init__(config)
         self.label_names: list[str] = []
+        self.restored = False  # True once a finished run's classes are set (evaluate, predict)
         self.metrics = REGRESSION_METRICS if config.data_options.problem == "regression" else CLASSIFICATION_METRICS
         self.num_labels = 1 if config.data_options.problem == "regression" else 0  # set from the data in load()
 
@@ -78,6 +79,7 @@ class Classify(SequenceClassification):
     def restore(self, metrics: dict[str, Any], tokenizer) -> None:
         """The run's problem and class names (``metrics.json``: ``problem``, ``labels`` in id order)."""
         super().restore(metrics, tokenizer)
+        self.restored = True
         if metrics["problem"] == "regression":
             self.metrics, self.num_labels = REGRESSION_METRICS, 1
         else:
@@ -122,10 +124,12 @@ class Classify(SequenceClassification):
             return _numbers(labels, split)
         unseen = sorted({str(v) for v in labels} - set(self.label_names))
         if unseen:
+            # A finished run (evaluate) cannot take new training rows; a run being set up can.
+            fix = f"drop those {split} rows"
+            fix = fix if self.restored else f"add training rows with them, or {fix}"
             raise GeloraError(
                 f"label(s) {', '.join(map(repr, unseen))} appear only in the {split} data, not among the training "
-                f"labels ({', '.join(self.label_names)}); the model cannot predict them: add training rows with "
-                f"them, or drop those {split} rows"
+                f"labels ({', '.join(self.label_names)}); the model cannot predict them: {fix}"
             )
         index = {name: i for i, name in enumerate(self.label_names)}
         return [index[str(v)] for v in labels]
