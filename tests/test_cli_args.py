@@ -66,3 +66,19 @@ def test_shared_options_validate():
     with pytest.raises(ValueError, match="--bootstrap"):
         ProfileOptions(bootstrap=-5).validate()
     PlanOptions(rule="budget", budget_rank=8).validate()
+
+
+@pytest.mark.parametrize(
+    "argv, line",
+    [
+        (["bench", "--model", "m", "--out", "o", "--num-samples", "3"],
+         "gelora bench: error: unrecognized arguments: --num-samples 3; see gelora bench --help"),
+        (["--bogus"], "gelora: error: unrecognized arguments: --bogus; see gelora --help"),
+    ],
+)
+def test_an_unknown_option_is_named_by_its_command(argv, line, capsys, tmp_path, monkeypatch):
+    from gelora.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == line + "\n" and not any(tmp_path.iterdir())

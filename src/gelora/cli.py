@@ -40,13 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(_run=mod.run)
         # also accepted after COMMAND; SUPPRESS keeps the top-level value when it is not repeated there
         p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+    parser.commands = sub.choices  # {name: its parser}, for errors in the command's own words
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # named by the command's own parser, so the line points to its --help
+            (parser.commands.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as e:  # --help, --version, or one line on a bad option: return its status, like any error
         return e.code if isinstance(e.code, int) else 2
     if not getattr(args, "_run", None):
