@@ -31,7 +31,8 @@ def test_import_is_light_and_leaves_logging_alone():
 import json, logging, os, sys, warnings
 import gelora
 heavy = [m for m in {HEAVY!r} if m in sys.modules]
-import numpy as np, scipy.optimize, torch  # these add warning filters of their own when imported
+import numpy as np, scipy.optimize, sklearn, torch  # these set warning filters (sklearn: KMP_* variables)
+# of their own when imported: not gelora's doing
 from gelora.logs import LIBRARIES
 def state():
     return [dict(os.environ), [str(f) for f in warnings.filters], [logging.getLogger(n).level for n in LIBRARIES],
