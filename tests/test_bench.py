@@ -282,6 +282,19 @@ def test_task_data_is_checked_before_the_bench_folder_is_made(tiny, tmp_path, ca
     assert not out.exists()
 
 
+def test_a_preset_the_hub_cannot_give_says_where_a_local_copy_goes(chat_model, tmp_path, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("offline")))
+    monkeypatch.setattr("gelora.models.hub_reachable", lambda: False)
+    (tmp_path / "glue").mkdir()  # no gsm8k/ beside it: the Hub is asked
+    settings = BenchSettings(model=chat_model["model"], tasks=("sft:gsm8k",), methods=("lora",), seeds=(0,),
+                             data_dir=str(tmp_path / "glue"))
+    with pytest.raises(GeloraError, match="could not load 'openai/gsm8k'.*; a local copy is read instead from a "
+                                          r"folder gsm8k/ beside the GLUE folder of --data-dir \(or \$GELORA_DATA_DIR\)$"):
+        check_data(settings)
+
+
 def test_sft_columns_are_checked_before_any_run(chat_model, tmp_path):
     def check(**columns):
         check_data(BenchSettings(model=chat_model["model"], tasks=(f"sft:{chat_model['data']}",), methods=("lora",),

@@ -40,7 +40,7 @@ def test_sft_trainer_trains_and_saves_the_planned_ranks(tmp_path):
         save_strategy="no",
         logging_strategy="no",
         use_cpu=True,
-        bf16=False,  # TRL's default; Accelerate would leave the trained model's forward under bf16 autocast
+        bf16=False,  # TRL 1.16 defaults to True; Accelerate would leave the trained model's forward under bf16 autocast
         gradient_checkpointing=False,
         max_length=64,
         dataloader_num_workers=0,

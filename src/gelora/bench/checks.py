@@ -42,7 +42,18 @@ def check_data(settings: BenchSettings) -> None:
                                         ROWS_CHECKED), "training")
             check_rows(task, first_rows(task.load_splits()[1], ROWS_CHECKED), "evaluation")
         except GeloraError as e:
-            raise GeloraError(f"--tasks {bench_task.label}: {e}") from None
+            raise GeloraError(f"--tasks {bench_task.label}: {e}{_local_preset_hint(bench_task)}") from None
+
+
+def _local_preset_hint(bench_task) -> str:
+    """For a known data set read from the Hub: where a local copy would have been found."""
+    from gelora.bench.tasks import PRESETS
+    from gelora.data import DATA_DIR_ENV
+
+    source = bench_task.label.partition(":")[2]
+    if source not in PRESETS or bench_task.data.data != PRESETS[source]["hub"]:
+        return ""
+    return f"; a local copy is read instead from a folder {source}/ beside the GLUE folder of --data-dir (or ${DATA_DIR_ENV})"
 
 
 def _row_checks() -> dict[type[Task], RowCheck]:
