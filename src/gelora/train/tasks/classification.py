@@ -41,10 +41,22 @@ class SequenceClassification(Task):
     def is_regression(self) -> bool:
         return self.num_labels == 1
 
+    def head_config(self) -> dict[str, Any]:
+        """What the model config says about the head: regression, or the class names by id.
+
+        Set at loading, so the config saved beside the adapter (``gelora.models.save_class_names``) names the
+        run's classes and head kind, and a model reloaded from it outputs names instead of ``LABEL_<i>``.
+        """
+        if self.is_regression:
+            return {"problem_type": "regression"}
+        id2label = dict(enumerate(self.label_names))
+        return {"problem_type": "single_label_classification", "id2label": id2label,
+                "label2id": {name: i for i, name in id2label.items()}}
+
     def build_model(self) -> torch.nn.Module:
         from gelora.models import load_classifier
 
-        return load_classifier(self.config.model, self.num_labels)
+        return load_classifier(self.config.model, self.num_labels, **self.head_config())
 
     def head_modules(self, model: torch.nn.Module) -> list[str]:
         """The classifier (and a BERT-family backbone's pooler, the classifier's first layer)."""
