@@ -242,6 +242,74 @@ def test_full_fine_tuned_regression_reloads_the_saved_model(tiny, tmp_path, caps
     assert len(preds) == 8 and all(set(p) == {"value"} and isinstance(p["value"], float) for p in preds)
 
 
+# ---- a local model given by a relative path
+
+
+@pytest.fixture(scope="module")
+def relative_run(tiny, tmp_path_factory) -> Path:
+    """``gelora train bert ... --out runs/new`` in a project folder where ``bert`` is the tiny model."""
+    project = tmp_path_factory.mktemp("project")
+    (project / "bert").symlink_to(tiny["model"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        runner.train(relative_config(tiny))
+    return project
+
+
+def relative_config(tiny: dict, out: str = "runs/new", **overrides):
+    return tiny_config(tiny, out, model="bert", epochs=1, max_train_samples=8, max_eval_samples=8, **overrides)
+
+
+def test_stored_model_names_are_absolute_for_local_files_only(tmp_path, monkeypatch):
+    from gelora.models import stored_model_name
+
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "small.gguf").touch()
+    monkeypatch.chdir(tmp_path)
+    assert stored_model_name("bert") == stored_model_name("./bert/") == str(tmp_path / "bert")
+    assert stored_model_name("small.gguf") == str(tmp_path / "small.gguf")
+    assert [stored_model_name(n) for n in ("minilm", "smollm2", "org/model", "missing.gguf")] == [
+        "minilm", "smollm2", "org/model", "missing.gguf"]
+
+
+def test_a_run_on_a_relative_model_folder_reopens_from_any_directory(tiny, relative_run, tmp_path, monkeypatch,
+                                                                      capsys):
+    run = relative_run / "runs" / "new"
+    absolute = str(relative_run / "bert")  # the path as given, made absolute (a symlink stays a symlink)
+    assert json.loads((run / "run.json").read_text())["model"] == absolute
+    assert json.loads((run / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == absolute
+    monkeypatch.chdir(relative_run)  # --resume with the same relative path from the same folder: the same run
+    assert runner.train(relative_config(tiny, resume=True)) == json.loads((run / "metrics.json").read_text())
+    monkeypatch.chdir(tmp_path)
+    eval_file = Path(tiny["data_dir"]) / "rte" / "validation.jsonl"
+    result = evaluate_json(run, eval_file, capsys)
+    assert result["metrics"] == final_scores(run, result["metrics"])
+    assert readme_recipe(run / "adapter", auto=True).config.num_labels == 2
+
+
+def test_an_old_run_with_a_relative_model_path_works_from_its_folder_and_says_why_not_elsewhere(
+        tiny, relative_run, tmp_path, monkeypatch, capsys):
+    """Runs trained before stored the path as given: from the folder of training it still reads as it did then."""
+    from gelora import models
+
+    old = relative_run / "runs" / "old"
+    shutil.copytree(relative_run / "runs" / "new", old)
+    settings = json.loads((old / "run.json").read_text())
+    (old / "run.json").write_text(json.dumps(settings | {"model": "bert", "out": "runs/old"}))
+    eval_file = Path(tiny["data_dir"]) / "rte" / "validation.jsonl"
+    monkeypatch.chdir(relative_run)
+    assert runner.train(relative_config(tiny, "runs/old", resume=True)) == json.loads(
+        (old / "metrics.json").read_text())
+    assert evaluate_json(Path("runs/old"), eval_file, capsys)["metrics"] == final_scores(old, ["accuracy"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(models, "hub_reachable", lambda: False)
+    assert main(["evaluate", str(old), "--data", str(eval_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gelora evaluate: error: could not load model 'bert'") and len(err.splitlines()) == 1
+    assert f"If 'bert' is a model folder relative to the folder it was trained in ({str(relative_run.resolve())!r}), " \
+           "run gelora from there" in err
+
+
 # ---- question answering on a few SQuAD v2 rows
 
 

