@@ -15,6 +15,7 @@ import torch
 from helpers import LABELS, tiny_config, write_rows
 
 from gelora.cli import main
+from gelora.data import GLUE_TASKS
 from gelora.train import runner
 from gelora.train.config import DataOptions
 from gelora.train.tasks.glue import LABEL_NAMES
@@ -212,6 +213,21 @@ def test_the_readme_recipe_reopens_a_classifier_as_gelora_predict_does(which, au
     assert [model.config.id2label[i] for i in logits.argmax(-1).tolist()] == [p["label"] for p in preds]
     scores = torch.tensor([[p["scores"][name] for name in names] for p in preds])
     torch.testing.assert_close(logits.softmax(-1), scores, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", list(GLUE_TASKS))
+def test_every_glue_head_names_its_classes_or_is_a_regression(tiny, name, tmp_path):
+    """What the saved model config will say: as many class names as outputs (mnli: 3), or one regression output."""
+    from gelora.train.tasks import make_task
+
+    head = make_task(tiny_config(tiny, tmp_path, task=f"glue/{name}")).head_config()
+    spec = GLUE_TASKS[name]
+    if spec.is_regression:
+        assert spec.num_labels == 1 and head == {"problem_type": "regression"}
+        return
+    assert head["problem_type"] == "single_label_classification"
+    assert list(head["id2label"].values()) == LABEL_NAMES[name] and len(LABEL_NAMES[name]) == spec.num_labels
+    assert head["label2id"] == {label: i for i, label in head["id2label"].items()}
 
 
 def test_every_classifier_adapter_has_a_model_config_and_the_adapter_folder_stays_an_adapter(glue_run, stsb_run,
