@@ -155,12 +155,12 @@ def _prepare(options: UseOptions, **data_options: Any):
         raise GeloraError(f"{flags} applies to sft runs only, not {task.name}; drop it")
     device = resolve_device(options.device)
     dataset = load_split(options.data)
-    tokenizer = _run_tokenizer(run, config)
+    tokenizer = _run_tokenizer(run)
     task.restore(run.metrics, tokenizer)
     return run, task, tokenizer, dataset, device
 
 
-def _run_tokenizer(run: FinishedRun, config: TrainConfig):
+def _run_tokenizer(run: FinishedRun):
     """The tokenizer of the run's model (what training used, and saved beside the weights), the run's first load.
 
     Runs trained before local models were recorded as absolute paths may name one relative to the directory of
@@ -168,14 +168,15 @@ def _run_tokenizer(run: FinishedRun, config: TrainConfig):
     """
     from gelora.models import MINILM, SMOLLM2, load_tokenizer
 
+    name = run.config.model
     try:
-        return load_tokenizer(config.model)
+        return load_tokenizer(name)
     except GeloraError as e:
-        if config.model in (MINILM, SMOLLM2) or Path(config.model).expanduser().is_absolute():
+        if name in (MINILM, SMOLLM2) or Path(name).expanduser().is_absolute():
             raise
         where = _trained_in(run)
         folder = "the folder it was trained in" + (f" ({str(where)!r})" if where else "")
-        raise GeloraError(f"{e}. If {config.model!r} is a model folder relative to {folder}, run gelora from there "
+        raise GeloraError(f"{e}. If {name!r} is a model folder relative to {folder}, run gelora from there "
                           "(runs trained now record local model folders as absolute paths)") from None
 
 
