@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,13 @@ class SequenceClassification(Task):
     """A ``AutoModelForSequenceClassification`` head over one or two text columns; subclasses load the rows.
 
     Subclasses set ``num_labels`` (1 means regression), ``metrics`` (names in ``gelora.train.metrics.METRICS``,
-    the first one selected on), ``label_names`` (class names by id) and ``text_columns`` once their data is known.
+    the first one selected on), ``label_names`` (class names by id; none: Transformers' ``LABEL_<i>``) and
+    ``text_columns`` once their data is known.
     """
 
     num_labels: int
     metrics: tuple[str, ...]
-    label_names: list[str]
+    label_names: Sequence[str] = ()
     text_columns: tuple[str, ...]
 
     def tokenize(self, dataset, tokenizer, text_columns: tuple[str, ...], labels: list | None = None) -> list[dict]:
@@ -49,9 +51,11 @@ class SequenceClassification(Task):
         """
         if self.is_regression:
             return {"problem_type": "regression"}
-        id2label = dict(enumerate(self.label_names))
-        return {"problem_type": "single_label_classification", "id2label": id2label,
-                "label2id": {name: i for i, name in id2label.items()}}
+        head: dict[str, Any] = {"problem_type": "single_label_classification"}
+        if self.label_names:
+            id2label = dict(enumerate(self.label_names))
+            head |= {"id2label": id2label, "label2id": {name: i for i, name in id2label.items()}}
+        return head
 
     def build_model(self) -> torch.nn.Module:
         from gelora.models import load_classifier
