@@ -15,6 +15,7 @@ import torch
 from helpers import LABELS, tiny_config, write_rows
 
 from gelora.cli import main
+from gelora.data import GLUE_TASKS
 from gelora.train import runner
 from gelora.train.config import DataOptions
 from gelora.train.tasks.glue import LABEL_NAMES
@@ -103,21 +104,24 @@ def test_glue_predict_names_the_argmax_of_the_reloaded_adapter(tiny, glue_run, t
     torch.testing.assert_close(scores, expected, atol=1e-5, rtol=0)
 
 
-def test_a_geolora_run_reopens_as_its_exported_peft_lora(tiny, tmp_path, capsys):
-    """GeoLoRA's U S V^T refactored into LoRA's B A: the same function up to float rounding."""
-    eval_file = Path(tiny["data_dir"]) / "stsb" / "validation.jsonl"
-    runner.train(tiny_config(tiny, tmp_path / "run", task="glue/stsb", method="geolora", epochs=1, max_train_samples=16,
+@pytest.fixture(scope="module")
+def stsb_run(tiny, tmp_path_factory) -> tuple[Path, Path]:
+    """A GeoLoRA regression (one output): its adapter is GeoLoRA's export to PEFT LoRA."""
+    root = tmp_path_factory.mktemp("stsb_run")
+    runner.train(tiny_config(tiny, root / "run", task="glue/stsb", method="geolora", epochs=1, max_train_samples=16,
                              max_eval_samples=None))
-    result = evaluate_json(tmp_path / "run", eval_file, capsys)
-    expected = final_scores(tmp_path / "run", result["metrics"])
+    return root / "run", Path(tiny["data_dir"]) / "stsb" / "validation.jsonl"
+
+
+def test_a_geolora_run_reopens_as_its_exported_peft_lora(stsb_run, capsys):
+    """GeoLoRA's U S V^T refactored into LoRA's B A: the same function up to float rounding."""
+    run, eval_file = stsb_run
+    result = evaluate_json(run, eval_file, capsys)
+    expected = final_scores(run, result["metrics"])
     assert result["metrics"] == pytest.approx(expected, rel=1e-5)
     # a task-typed adapter, as a PEFT LoRA run writes, so AutoPeftModelFor... opens it as well
-    from peft import AutoPeftModelForSequenceClassification
-
-    saved = json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())
+    saved = json.loads((run / "adapter" / "adapter_config.json").read_text())
     assert saved["task_type"] == "SEQ_CLS"
-    model = AutoPeftModelForSequenceClassification.from_pretrained(tmp_path / "run" / "adapter", num_labels=1)
-    assert type(model).__name__ == "PeftModelForSequenceClassification"
 
 
 # ---- classify: string labels, and a full fine-tuning regression
@@ -168,33 +172,77 @@ def test_classify_predict_gives_label_names_without_a_label_column(tiny, classif
     assert all(set(p["scores"]) == set(LABELS) and sum(p["scores"].values()) == pytest.approx(1) for p in preds)
 
 
-def test_classify_adapter_reloaded_without_gelora_predicts_class_names(tiny, classify_run, tmp_path):
-    """The README's recipe: the adapter's model_config/ gives the base model the run's classes."""
-    from peft import PeftModel
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+def readme_recipe(adapter: Path, auto: bool):
+    """The README's plain-PEFT reload (no gelora code): the base model takes the head of ``adapter/model_config``."""
+    from peft import AutoPeftModelForSequenceClassification, PeftConfig, PeftModel
+    from transformers import AutoConfig, AutoModelForSequenceClassification
 
-    run, evaluation = classify_run
-    adapter = run / "adapter"
     config = AutoConfig.from_pretrained(adapter / "model_config")
-    base = AutoModelForSequenceClassification.from_pretrained(tiny["model"], config=config)
-    model = PeftModel.from_pretrained(base, adapter).eval()
+    if auto:
+        return AutoPeftModelForSequenceClassification.from_pretrained(
+            adapter, num_labels=config.num_labels, id2label=config.id2label, label2id=config.label2id,
+            problem_type=config.problem_type).eval()
+    base = AutoModelForSequenceClassification.from_pretrained(PeftConfig.from_pretrained(adapter).base_model_name_or_path,
+                                                              config=config)
+    return PeftModel.from_pretrained(base, adapter).eval()
+
+
+@pytest.mark.parametrize("auto", [False, True], ids=["PeftModel", "AutoPeftModel"])
+@pytest.mark.parametrize("which", ["classify_run", "stsb_run"], ids=["3-class", "regression"])
+def test_the_readme_recipe_reopens_a_classifier_as_gelora_predict_does(which, auto, request, tmp_path):
+    """3 classes or 1 output: the head is not the base config's default 2 labels, and only model_config/ says so."""
+    from transformers import AutoTokenizer
+
+    run, evaluation = request.getfixturevalue(which)
+    columns = ("sentence1", "sentence2") if which == "stsb_run" else ("text",)
+    rows = [{c: r[c] for c in columns} for r in read_jsonl(evaluation)]
+    preds = predict_rows(run, write_jsonl(tmp_path / "x.jsonl", rows), tmp_path / "preds.jsonl")
+    model = readme_recipe(run / "adapter", auto)
+    batch = AutoTokenizer.from_pretrained(run / "adapter")(*zip(*[[r[c] for c in columns] for r in rows]),
+                                                           padding=True, truncation=True, max_length=24,
+                                                           return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**batch).logits
+    if which == "stsb_run":
+        assert model.config.problem_type == "regression" and logits.shape[1] == 1
+        torch.testing.assert_close(logits[:, 0], torch.tensor([p["value"] for p in preds]), atol=1e-5, rtol=0)
+        return
     names = sorted(LABELS)
     assert model.config.id2label == dict(enumerate(names)) and model.config.label2id == {n: i for i, n in
                                                                                           enumerate(names)}
-    texts = [r["text"] for r in read_jsonl(evaluation)]
-    batch = AutoTokenizer.from_pretrained(adapter)(texts, padding=True, truncation=True, max_length=24,
-                                                   return_tensors="pt")
-    with torch.no_grad():
-        predicted = [model.config.id2label[i] for i in model(**batch).logits.argmax(-1).tolist()]
-    unlabelled = write_jsonl(tmp_path / "texts.jsonl", [{"text": t} for t in texts])
-    assert predicted == [p["label"] for p in predict_rows(run, unlabelled, tmp_path / "preds.jsonl")]
+    assert [model.config.id2label[i] for i in logits.argmax(-1).tolist()] == [p["label"] for p in preds]
+    scores = torch.tensor([[p["scores"][name] for name in names] for p in preds])
+    torch.testing.assert_close(logits.softmax(-1), scores, atol=1e-5, rtol=0)
 
 
-def test_only_named_classes_add_a_model_config_and_the_adapter_folder_stays_an_adapter(glue_run, classify_run,
-                                                                                         sft_run):
+@pytest.mark.parametrize("name", list(GLUE_TASKS))
+def test_every_glue_head_names_its_classes_or_is_a_regression(tiny, name, tmp_path):
+    """What the saved model config will say: as many class names as outputs (mnli: 3), or one regression output."""
+    from gelora.train.tasks import make_task
+
+    head = make_task(tiny_config(tiny, tmp_path, task=f"glue/{name}")).head_config()
+    spec = GLUE_TASKS[name]
+    if spec.is_regression:
+        assert spec.num_labels == 1 and head == {"problem_type": "regression"}
+        return
+    assert head["problem_type"] == "single_label_classification"
+    assert list(head["id2label"].values()) == LABEL_NAMES[name] and len(LABEL_NAMES[name]) == spec.num_labels
+    assert head["label2id"] == {label: i for i, label in head["id2label"].items()}
+
+
+def test_every_classifier_adapter_has_a_model_config_and_the_adapter_folder_stays_an_adapter(glue_run, stsb_run,
+                                                                                               classify_run, sft_run):
+    from transformers import AutoConfig, pipeline
+
     # a local folder with a config.json is read by Transformers as a whole model: none at the adapter's top
-    assert not any((run / "adapter" / "config.json").exists() for run in (glue_run[0], classify_run[0], sft_run))
-    assert not (glue_run[0] / "adapter" / "model_config").exists() and not (sft_run / "adapter" / "model_config").exists()
+    runs = (glue_run[0], stsb_run[0], classify_run[0], sft_run)
+    assert not any((run / "adapter" / "config.json").exists() for run in runs)
+    assert not (sft_run / "adapter" / "model_config").exists()
+    rte = AutoConfig.from_pretrained(glue_run[0] / "adapter" / "model_config")
+    assert rte.id2label == dict(enumerate(LABEL_NAMES["rte"])) and rte.problem_type == "single_label_classification"
+    # Transformers still opens the adapter folder as an adapter on its base model (a 2-class head fits the default)
+    classifier = pipeline("text-classification", model=str(glue_run[0] / "adapter"))
+    assert len(classifier(["a movie", "the plot"])) == 2
 
 
 def test_full_fine_tuned_regression_reloads_the_saved_model(tiny, tmp_path, capsys):
@@ -208,6 +256,74 @@ def test_full_fine_tuned_regression_reloads_the_saved_model(tiny, tmp_path, caps
     assert result["metrics"] == final_scores(tmp_path / "run", result["metrics"])
     preds = predict_rows(tmp_path / "run", evaluation, tmp_path / "preds.jsonl")
     assert len(preds) == 8 and all(set(p) == {"value"} and isinstance(p["value"], float) for p in preds)
+
+
+# ---- a local model given by a relative path
+
+
+@pytest.fixture(scope="module")
+def relative_run(tiny, tmp_path_factory) -> Path:
+    """``gelora train bert ... --out runs/new`` in a project folder where ``bert`` is the tiny model."""
+    project = tmp_path_factory.mktemp("project")
+    (project / "bert").symlink_to(tiny["model"])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        runner.train(relative_config(tiny))
+    return project
+
+
+def relative_config(tiny: dict, out: str = "runs/new", **overrides):
+    return tiny_config(tiny, out, model="bert", epochs=1, max_train_samples=8, max_eval_samples=8, **overrides)
+
+
+def test_stored_model_names_are_absolute_for_local_files_only(tmp_path, monkeypatch):
+    from gelora.models import stored_model_name
+
+    (tmp_path / "bert").mkdir()
+    (tmp_path / "small.gguf").touch()
+    monkeypatch.chdir(tmp_path)
+    assert stored_model_name("bert") == stored_model_name("./bert/") == str(tmp_path / "bert")
+    assert stored_model_name("small.gguf") == str(tmp_path / "small.gguf")
+    assert [stored_model_name(n) for n in ("minilm", "smollm2", "org/model", "missing.gguf")] == [
+        "minilm", "smollm2", "org/model", "missing.gguf"]
+
+
+def test_a_run_on_a_relative_model_folder_reopens_from_any_directory(tiny, relative_run, tmp_path, monkeypatch,
+                                                                      capsys):
+    run = relative_run / "runs" / "new"
+    absolute = str(relative_run / "bert")  # the path as given, made absolute (a symlink stays a symlink)
+    assert json.loads((run / "run.json").read_text())["model"] == absolute
+    assert json.loads((run / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == absolute
+    monkeypatch.chdir(relative_run)  # --resume with the same relative path from the same folder: the same run
+    assert runner.train(relative_config(tiny, resume=True)) == json.loads((run / "metrics.json").read_text())
+    monkeypatch.chdir(tmp_path)
+    eval_file = Path(tiny["data_dir"]) / "rte" / "validation.jsonl"
+    result = evaluate_json(run, eval_file, capsys)
+    assert result["metrics"] == final_scores(run, result["metrics"])
+    assert readme_recipe(run / "adapter", auto=True).config.num_labels == 2
+
+
+def test_an_old_run_with_a_relative_model_path_works_from_its_folder_and_says_why_not_elsewhere(
+        tiny, relative_run, tmp_path, monkeypatch, capsys):
+    """Runs trained before stored the path as given: from the folder of training it still reads as it did then."""
+    from gelora import models
+
+    old = relative_run / "runs" / "old"
+    shutil.copytree(relative_run / "runs" / "new", old)
+    settings = json.loads((old / "run.json").read_text())
+    (old / "run.json").write_text(json.dumps(settings | {"model": "bert", "out": "runs/old"}))
+    eval_file = Path(tiny["data_dir"]) / "rte" / "validation.jsonl"
+    monkeypatch.chdir(relative_run)
+    assert runner.train(relative_config(tiny, "runs/old", resume=True)) == json.loads(
+        (old / "metrics.json").read_text())
+    assert evaluate_json(Path("runs/old"), eval_file, capsys)["metrics"] == final_scores(old, ["accuracy"])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(models, "hub_reachable", lambda: False)
+    assert main(["evaluate", str(old), "--data", str(eval_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gelora evaluate: error: could not load model 'bert'") and len(err.splitlines()) == 1
+    assert f"If 'bert' is a model folder relative to the folder it was trained in ({str(relative_run.resolve())!r}), " \
+           "run gelora from there" in err
 
 
 # ---- question answering on a few SQuAD v2 rows

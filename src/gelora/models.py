@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -66,6 +67,22 @@ def resolve_model(name: str) -> str:
         raise GeloraError(
             f"model folder {name!r} does not exist; give a local folder, a .gguf file, a Hub id, 'minilm' or 'smollm2'"
         )
+    return name
+
+
+def stored_model_name(name: str) -> str:
+    """``name`` as a run records it: an existing local folder or ``.gguf`` file as an absolute path.
+
+    A path relative to the directory of training would name nothing from another directory, both in ``run.json``
+    (``gelora evaluate``, ``predict``, ``--resume``) and as the adapter's ``base_model_name_or_path`` (PEFT's
+    reload). The aliases and anything that is not a local file (a Hub id) are kept as given, like
+    :func:`resolve_model` reads them.
+    """
+    if name in (MINILM, SMOLLM2):
+        return name
+    path = Path(name).expanduser()
+    if path.is_dir() or (name.lower().endswith(".gguf") and path.is_file()):
+        return os.path.abspath(path)
     return name
 
 
@@ -337,15 +354,17 @@ def load_classifier(name: str, num_labels: int, **kwargs):
 
 
 def save_class_names(model, folder: Path) -> None:
-    """Write the model config (``config.json``) into ``folder/model_config/`` when it names its classes.
+    """Write the model config (``config.json``) into ``folder/model_config/`` when ``folder`` holds a
+    sequence-classification adapter (PEFT ``task_type`` ``SEQ_CLS``).
 
-    PEFT saves no model config with an adapter, so a classifier reloaded with plain Transformers + PEFT predicts
-    ``LABEL_1``; ``AutoConfig.from_pretrained(folder / "model_config")`` gives the base model the run's ``id2label`` /
-    ``label2id``. Not ``folder/config.json``: Transformers takes a local adapter folder with a ``config.json`` for a
-    whole model, and ``AutoModelFor*.from_pretrained(folder)`` or ``pipeline(model=folder)`` would then look for the
-    base weights there instead of loading the base model the adapter names.
+    PEFT saves no model config with an adapter, and the base model's config has the default two labels, so a
+    classifier of another size (3 classes, a 1-output regression) does not reload with plain Transformers + PEFT
+    (a size mismatch in the head) and a 2-class one predicts ``LABEL_1``. ``AutoConfig.from_pretrained(folder /
+    "model_config")`` gives the base model the run's ``num_labels``, ``id2label`` / ``label2id``, ``problem_type``
+    (and a decoder's ``pad_token_id``). Not ``folder/config.json``: Transformers takes a local adapter folder with a
+    ``config.json`` for a whole model, and ``AutoModelFor*.from_pretrained(folder)`` or ``pipeline(model=folder)``
+    would then look for the base weights there instead of loading the base model the adapter names.
     """
-    config = model.config
-    names = getattr(config, "id2label", None) or {}
-    if (folder / "adapter_config.json").is_file() and any(name != f"LABEL_{i}" for i, name in names.items()):
-        config.save_pretrained(folder / MODEL_CONFIG_DIR)
+    adapter_config = folder / "adapter_config.json"
+    if adapter_config.is_file() and json.loads(adapter_config.read_text()).get("task_type") == "SEQ_CLS":
+        model.config.save_pretrained(folder / MODEL_CONFIG_DIR)

@@ -14,7 +14,7 @@ from typing import Any
 
 from gelora.cli_args import option
 from gelora.errors import GeloraError, flag
-from gelora.models import MODEL_HELP
+from gelora.models import MODEL_HELP, stored_model_name
 from gelora.options import PlanOptions, ProfileOptions
 
 DEFAULT_RANK = 8
@@ -123,6 +123,11 @@ class TrainConfig:
     data_options: DataOptions = field(default_factory=DataOptions, metadata={"cli": False})
     profile_options: ProfileOptions = field(default_factory=ProfileOptions, metadata={"cli": False})
     plan_options: PlanOptions = field(default_factory=PlanOptions, metadata={"cli": False})
+
+    def __post_init__(self) -> None:
+        # Absolute, so that the run reopens from any directory; an old run.json with a relative path reads the same
+        # from the directory it was trained in, so --resume there still matches.
+        self.model = stored_model_name(self.model)
 
     @property
     def lora_rank(self) -> int:

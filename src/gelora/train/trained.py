@@ -9,6 +9,7 @@ new data is read exactly as the run read its own.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -138,7 +139,6 @@ def _prepare(options: UseOptions, **data_options: Any):
     """Checked options, the run, its task (restored) and tokenizer, the rows of ``--data``, the device; before any
     model is loaded. ``data_options`` override the run's (those given as None keep the run's)."""
     from gelora.data import load_split
-    from gelora.models import load_tokenizer
     from gelora.train.tasks import make_task
     from gelora.utils import resolve_device
 
@@ -155,9 +155,38 @@ def _prepare(options: UseOptions, **data_options: Any):
         raise GeloraError(f"{flags} applies to sft runs only, not {task.name}; drop it")
     device = resolve_device(options.device)
     dataset = load_split(options.data)
-    tokenizer = load_tokenizer(config.model)  # what training used (and saved beside the weights)
+    tokenizer = _run_tokenizer(run)
     task.restore(run.metrics, tokenizer)
     return run, task, tokenizer, dataset, device
+
+
+def _run_tokenizer(run: FinishedRun):
+    """The tokenizer of the run's model (what training used, and saved beside the weights), the run's first load.
+
+    Runs trained before local models were recorded as absolute paths may name one relative to the directory of
+    training; from another directory that name finds nothing, and the error says so.
+    """
+    from gelora.models import MINILM, SMOLLM2, load_tokenizer
+
+    name = run.config.model
+    try:
+        return load_tokenizer(name)
+    except GeloraError as e:
+        if name in (MINILM, SMOLLM2) or Path(name).expanduser().is_absolute():
+            raise
+        where = _trained_in(run)
+        folder = "the folder it was trained in" + (f" ({str(where)!r})" if where else "")
+        raise GeloraError(f"{e}. If {name!r} is a model folder relative to {folder}, run gelora from there "
+                          "(runs trained now record local model folders as absolute paths)") from None
+
+
+def _trained_in(run: FinishedRun) -> Path | None:
+    """The directory the run was trained in, when its relative ``--out`` is the tail of the run folder's path."""
+    out = Path(os.path.normpath(run.config.out))
+    folder = run.folder.resolve()
+    if out.is_absolute() or ".." in out.parts or folder.parts[len(folder.parts) - len(out.parts):] != out.parts:
+        return None
+    return Path(*folder.parts[:len(folder.parts) - len(out.parts)])
 
 
 def evaluate_run(options: EvaluateOptions) -> dict[str, Any]:

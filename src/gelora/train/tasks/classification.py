@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,12 +17,13 @@ class SequenceClassification(Task):
     """A ``AutoModelForSequenceClassification`` head over one or two text columns; subclasses load the rows.
 
     Subclasses set ``num_labels`` (1 means regression), ``metrics`` (names in ``gelora.train.metrics.METRICS``,
-    the first one selected on), ``label_names`` (class names by id) and ``text_columns`` once their data is known.
+    the first one selected on), ``label_names`` (class names by id; none: Transformers' ``LABEL_<i>``) and
+    ``text_columns`` once their data is known.
     """
 
     num_labels: int
     metrics: tuple[str, ...]
-    label_names: list[str]
+    label_names: Sequence[str] = ()
     text_columns: tuple[str, ...]
 
     def tokenize(self, dataset, tokenizer, text_columns: tuple[str, ...], labels: list | None = None) -> list[dict]:
@@ -41,10 +43,24 @@ class SequenceClassification(Task):
     def is_regression(self) -> bool:
         return self.num_labels == 1
 
+    def head_config(self) -> dict[str, Any]:
+        """What the model config says about the head: regression, or the class names by id.
+
+        Set at loading, so the config saved beside the adapter (``gelora.models.save_class_names``) names the
+        run's classes and head kind, and a model reloaded from it outputs names instead of ``LABEL_<i>``.
+        """
+        if self.is_regression:
+            return {"problem_type": "regression"}
+        head: dict[str, Any] = {"problem_type": "single_label_classification"}
+        if self.label_names:
+            id2label = dict(enumerate(self.label_names))
+            head |= {"id2label": id2label, "label2id": {name: i for i, name in id2label.items()}}
+        return head
+
     def build_model(self) -> torch.nn.Module:
         from gelora.models import load_classifier
 
-        return load_classifier(self.config.model, self.num_labels)
+        return load_classifier(self.config.model, self.num_labels, **self.head_config())
 
     def head_modules(self, model: torch.nn.Module) -> list[str]:
         """The classifier (and a BERT-family backbone's pooler, the classifier's first layer)."""

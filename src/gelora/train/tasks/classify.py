@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
-
 from gelora.errors import GeloraError
 from gelora.train.tasks.base import TaskData
 from gelora.train.tasks.classification import SequenceClassification
@@ -133,15 +131,6 @@ class Classify(SequenceClassification):
             )
         index = {name: i for i, name in enumerate(self.label_names)}
         return [index[str(v)] for v in labels]
-
-    def build_model(self) -> torch.nn.Module:
-        from gelora.models import load_classifier
-
-        if self.is_regression:
-            return load_classifier(self.config.model, 1, problem_type="regression")
-        id2label = dict(enumerate(self.label_names))
-        return load_classifier(self.config.model, self.num_labels, id2label=id2label,
-                               label2id={name: i for i, name in id2label.items()})
 
 
 def _numbers(labels: list, split: str) -> list[float]:
