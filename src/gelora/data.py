@@ -83,8 +83,9 @@ def load_task(task: str, folder: str | os.PathLike | None = None):
     Raises
     ------
     GeloraError
-        An unknown task; a folder that does not exist or lacks one of the two files; a file ``datasets`` cannot read as JSON lines;
-        training rows without the task's text columns (see :data:`GLUE_TASKS`); or a Hub load that fails.
+        An unknown task; a folder that does not exist or lacks one of the two files; a file ``datasets`` cannot
+        read as JSON lines; training rows without the task's text columns (see :data:`GLUE_TASKS`); or a Hub load
+        that fails.
     """
     spec = task_spec(task)
     root = data_dir(folder)
