@@ -138,7 +138,7 @@ def export_to_peft(model: nn.Module, out_dir: str | os.PathLike, task_type: str 
     Returns
     -------
     pathlib.Path
-        ``out_dir``.
+        ``out_dir``, for ``PeftModel.from_pretrained(base, out_dir)``.
 
     Raises
     ------

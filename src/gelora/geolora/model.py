@@ -146,7 +146,7 @@ def ranks(model: nn.Module) -> dict[str, int]:
     Parameters
     ----------
     model : torch.nn.Module
-        Any model; one without adapters gives an empty dict.
+        As for :func:`geolora_layers`.
 
     Returns
     -------
@@ -161,8 +161,8 @@ def trainable_parameter_count(model: nn.Module) -> int:
     """Numbers trained at the current ranks: ``r (in + out) + r^2`` per adapter plus the
     trainable parameters outside the adapters (``modules_to_save``).
 
-    The adapters' tensors are allocated for ``r_max``; only the leading ``r`` columns count, so this is what a
-    PEFT export at these ranks trains (``U``, ``V`` and ``S``), not ``sum(p.numel())``.
+    The adapters' tensors are allocated for ``r_max``; only the leading ``r`` columns of ``U``, ``V`` and the
+    leading ``r x r`` block of ``S`` are in use, so this is smaller than summing ``p.numel()``.
 
     Parameters
     ----------

@@ -417,7 +417,7 @@ def twonn(X, discard_fraction: float = 0.1, method: str = "linear") -> IDEstimat
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(1000, 3)) @ rng.normal(size=(3, 50))  # a 3-D plane in 50 dimensions
+    >>> X = rng.normal(size=(1000, 3)) @ rng.normal(size=(3, 50))  # a 3-D subspace of R^50
     >>> round(twonn(X).dimension)
     3
     """
@@ -453,16 +453,17 @@ def gride(X, range_max: int = 64) -> IDEstimate:
     Warns
     -----
     UserWarning
-        When repeated rows are dropped, and when fewer than 20 distinct points remain (unreliable estimate).
+        As :func:`twonn` does.
 
     Examples
     --------
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.normal(size=(1000, 3)) @ rng.normal(size=(3, 50))
-    >>> result = gride(X)
+    Four scales (n2 = 2, 4, 8, 16) on a 4-D subspace:
+
+    >>> from numpy.random import default_rng
+    >>> A, B = default_rng(1).normal(size=(500, 4)), default_rng(2).normal(size=(4, 20))
+    >>> result = gride(A @ B, range_max=16)
     >>> len(result.y), round(result.dimension)
-    (6, 3)
+    (4, 4)
     """
     return Gride(range_max).fit(X).result_
 
