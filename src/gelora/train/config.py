@@ -70,25 +70,25 @@ class TrainConfig:
     full model), checkpoints and, for GeLoRA, the profile and plan. ``batch_size`` is per process.
 
     Every field except the three nested option sets is a ``gelora train`` option of the same name in kebab case
-    (``max_grad_norm`` is ``--max-grad-norm``), and so is every field of those sets: ``gelora train --help`` gives
-    each one's meaning and default, as does the field's ``metadata["help"]`` (``dataclasses.fields``). A ``None``
-    default is resolved at run time or means none / no limit, as the help says (see also the properties
-    ``lora_rank``, ``learning_rate``, ``evaluation_batch_size``). Nothing is checked on construction:
-    :meth:`validate` raises ``GeloraError`` for what cannot work, and :func:`~gelora.train.runner.train` calls it
-    first.
+    (``max_grad_norm`` is ``--max-grad-norm``, ``progress=False`` is ``--no-progress``, ``model`` is the positional
+    MODEL), and so is every field of those sets: ``gelora train --help`` gives each one's meaning and default, as
+    does the field's ``metadata["help"]`` (``dataclasses.fields``). A ``None`` default is resolved at run time or
+    means none / no limit, as the help says (see also the properties ``lora_rank``, ``learning_rate``,
+    ``evaluation_batch_size``). Nothing is checked on construction: :meth:`validate` raises ``GeloraError`` for
+    what cannot work, and :func:`~gelora.train.runner.train` calls it first.
 
     Attributes
     ----------
     model, task, method, out : str
-        Required: the model (an alias such as ``minilm``, a Hub id or a folder), ``glue/<name>`` or one of
-        ``classify``, ``sft``, ``qa``, ``squad``, ``squad_v2``, the method (``gelora.train.methods.METHODS``) and
-        the output folder.
+        Required: the model (an alias such as ``minilm``, a Hub id, a folder or a .gguf file), ``glue/<name>`` or
+        one of ``classify``, ``sft``, ``qa``, ``squad``, ``squad_v2``, the method (``gelora.train.methods.METHODS``)
+        and the output folder.
     epochs, max_steps, batch_size, eval_batch_size, max_length, max_train_samples, max_eval_samples
         Length of the run (``max_steps`` overrides ``epochs``), rows per step and process, tokens per row, and
         caps on the rows used.
     lr, weight_decay, warmup_ratio, max_grad_norm, mixed_precision, gradient_checkpointing
-        AdamW with a linear schedule after warm-up, gradient clipping, autocast precision and activation
-        recomputation.
+        AdamW with a linear warm-up and decay of the learning rate, gradient clipping, autocast precision and
+        activation recomputation.
     rank, lora_alpha, lora_dropout, target_modules, plan
         The adapters: starting or uniform rank, scale, dropout, modules adapted, and a saved GeLoRA plan.
     eva_rho, adalora_orth_reg_weight
