@@ -62,13 +62,33 @@ def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
     return path
 
 
-def load_task(task: str, data_dir_: str | os.PathLike | None = None):
-    """Load a GLUE task as a ``datasets.DatasetDict`` with ``train`` and its evaluation split.
+def load_task(task: str, folder: str | os.PathLike | None = None):
+    """Load a GLUE task as a ``datasets.DatasetDict`` holding ``train`` and its evaluation split.
 
-    Reads ``<data_dir>/<name>/{train,validation}.jsonl`` when a data folder is set, else ``nyu-mll/glue`` from the Hub.
+    Parameters
+    ----------
+    task : str
+        ``glue/<name>`` or ``<name>``, any case: cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp.
+    folder : str or os.PathLike, optional
+        Local GLUE folder holding ``<name>/train.jsonl`` and ``<name>/<evaluation split>.jsonl`` (``validation``;
+        ``validation_matched`` for mnli); ``~`` is expanded. Default: ``$GELORA_DATA_DIR``, and without it the
+        ``nyu-mll/glue`` dataset from the Hub (or the local ``datasets`` cache when the Hub is unreachable).
+
+    Returns
+    -------
+    datasets.DatasetDict
+        From a folder: exactly ``train`` and the evaluation split. From the Hub: every split the Hub has (``test``
+        too, unlabelled).
+
+    Raises
+    ------
+    GeloraError
+        An unknown task; a folder that does not exist or lacks one of the two files; a file ``datasets`` cannot
+        read as JSON lines; training rows without the task's text columns (see :data:`GLUE_TASKS`); or a Hub load
+        that fails.
     """
     spec = task_spec(task)
-    root = data_dir(data_dir_)
+    root = data_dir(folder)
     if root is None:
         return _from_hub(f"glue/{spec.name}", f"pass --data-dir or set ${DATA_DIR_ENV} to a folder with "
                          f"{spec.name}/train.jsonl", "nyu-mll/glue", spec.name)
@@ -206,7 +226,32 @@ def check_columns(dataset, columns: tuple[str, ...], where: str = "the data") ->
 
 
 def text_pairs(dataset, text_columns: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """Rows as tuples of texts (one or two per row), ready for a tokenizer."""
+    """Rows as tuples of texts, ready for a tokenizer (and for :func:`gelora.profile.profile_model`).
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        Or anything that returns a column's values as a sequence for ``dataset[name]`` (e.g. a dict of lists).
+    text_columns : tuple of str
+        The columns to read, in order: one (single texts) or two (sentence pairs). They must exist: a missing one
+        raises the dataset's own error (:func:`check_columns` raises a ``GeloraError`` instead).
+
+    Returns
+    -------
+    list of tuple of str
+        One tuple per row, in row order, with one text per column.
+
+    Raises
+    ------
+    GeloraError
+        A cell that is not a string (an empty cell or null, or a number), naming the column and the row.
+
+    Examples
+    --------
+    >>> text_pairs({"premise": ["A dog runs.", "It rains."], "hypothesis": ["An animal moves.", "It is dry."]},
+    ...            ("premise", "hypothesis"))
+    [('A dog runs.', 'An animal moves.'), ('It rains.', 'It is dry.')]
+    """
     columns = [dataset[c] for c in text_columns]
     for name, values in zip(text_columns, columns):
         bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)

@@ -16,6 +16,17 @@ class GeoLoRACallback(TrainerCallback):
     clipped geometric step mixes both; set ``max_grad_norm=0`` for exact GeoLoRA steps
     (``gelora train`` applies its clipping factor to the basis gradients too).
 
+    Parameters
+    ----------
+    integrator : GeoLoRAIntegrator
+        Built on the model the Trainer trains; its optimizer may be None (the Trainer's is used), and
+        one given must be the one the Trainer steps.
+
+    Attributes
+    ----------
+    integrator : GeoLoRAIntegrator
+        Its ``rank_history`` and ``ranks()`` follow the run.
+
     Examples
     --------
     >>> integrator = GeoLoRAIntegrator(model)          # doctest: +SKIP

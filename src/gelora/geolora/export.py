@@ -34,7 +34,30 @@ def _adapter_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_geolora(model: nn.Module, out_dir: str | os.PathLike) -> Path:
-    """Write ``geolora_config.json``, ``geolora_adapter.safetensors`` and ``geolora_ranks.json`` to ``out_dir``."""
+    """Write ``geolora_config.json``, ``geolora_adapter.safetensors`` and ``geolora_ranks.json`` to ``out_dir``.
+
+    The weights file holds each adapter's ``lora_U``, ``lora_S``, ``lora_V`` (allocated for ``r_max``) and
+    ``rank``, and the trainable parameters outside the adapters (``modules_to_save``); not the base weights.
+    :func:`load_geolora` reads it back into the same base model; :func:`export_to_peft` writes a PEFT adapter
+    instead.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model prepared by :func:`apply_geolora`.
+    out_dir : str or os.PathLike
+        Created if missing; other files in it are left alone, these three are replaced (each atomically).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``.
+
+    Raises
+    ------
+    GeloraError
+        ``model`` has no GeoLoRA adapters.
+    """
     out_dir = Path(out_dir)
     geolora_config(model).save(out_dir / CONFIG_FILE)
     state = _adapter_state(model)
@@ -44,7 +67,28 @@ def save_geolora(model: nn.Module, out_dir: str | os.PathLike) -> Path:
 
 
 def load_geolora(base_model: nn.Module, adapter_dir: str | os.PathLike) -> nn.Module:
-    """Apply the saved config to ``base_model`` (the same base as at training) and load the adapters."""
+    """Apply the saved config to ``base_model`` (the same base as at training) and load the adapters.
+
+    Parameters
+    ----------
+    base_model : torch.nn.Module
+        The base model the adapters were trained on, without adapters; modified in place.
+    adapter_dir : str or os.PathLike
+        A folder written by :func:`save_geolora`.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``base_model`` itself, with the saved adapters at their saved ranks and the saved ``modules_to_save``.
+
+    Raises
+    ------
+    GeloraError
+        The folder lacks ``geolora_config.json`` or ``geolora_adapter.safetensors``; the config is not a GeoLoRA
+        config; ``base_model`` already has adapters or lacks a target module; or the saved tensors are not the
+        ones this model's adapters need (another base). A base with the same module names but other layer sizes
+        is not caught here: torch's ``load_state_dict`` raises ``RuntimeError`` (size mismatch).
+    """
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / CONFIG_FILE).is_file() or not (adapter_dir / WEIGHTS_FILE).is_file():
         raise GeloraError(f"{adapter_dir} holds no GeoLoRA adapter ({CONFIG_FILE} and {WEIGHTS_FILE}); save one with save_geolora.")
@@ -74,14 +118,32 @@ def _base_copy(model: nn.Module) -> nn.Module:
 def export_to_peft(model: nn.Module, out_dir: str | os.PathLike, task_type: str | None = None) -> Path:
     """Save the adapters of ``model`` as a PEFT LoRA adapter that ``PeftModel.from_pretrained`` opens.
 
-    ``task_type`` (PEFT's, e.g. ``"SEQ_CLS"``, ``"CAUSAL_LM"``) goes into ``adapter_config.json``, as for a PEFT
-    LoRA run, so ``AutoPeftModelFor...`` classes open the adapter too.
-
     Each adapter becomes ``lora_A = U^T`` and ``lora_B = s V S`` at its current rank. The
     per-module rank goes into ``rank_pattern`` and ``alpha_pattern`` gets the same value, so
     PEFT's scaling ``alpha / r`` is 1 and ``s`` stays folded into ``lora_B``. Pattern keys are
     the escaped full module names; PEFT matches them as ``(.*\\.)?key$``, so each hits one module.
-    ``modules_to_save`` are exported as PEFT ``modules_to_save``.
+    ``modules_to_save`` are exported as PEFT ``modules_to_save``. ``model`` is not changed (PEFT wraps a copy).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model prepared by :func:`apply_geolora`.
+    out_dir : str or os.PathLike
+        Created if missing. Receives ``adapter_config.json``, ``adapter_model.safetensors`` and PEFT's
+        ``README.md``, plus ``geolora_ranks.json``; each file lands whole, other files in it are left alone.
+    task_type : str, optional
+        PEFT's task type (e.g. ``"SEQ_CLS"``, ``"CAUSAL_LM"``), written to ``adapter_config.json`` as for a PEFT
+        LoRA run, so ``AutoPeftModelFor...`` classes open the adapter too. Default: none.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``, for ``PeftModel.from_pretrained(base, out_dir)``.
+
+    Raises
+    ------
+    GeloraError
+        ``model`` has no GeoLoRA adapters, or the installed peft does not give a module its rank with scaling 1.
     """
     from peft import LoraConfig, get_peft_model
 

@@ -38,14 +38,22 @@ class GeoLoRAIntegrator:
 
     Parameters
     ----------
-    model
+    model : torch.nn.Module
         A model prepared by :func:`apply_geolora`.
-    optimizer
-        The optimizer holding the adapters' ``S`` (and any other trainable parameters). May be
-        ``None`` at construction and set later (the Trainer callback does this).
-    config
+    optimizer : torch.optim.Optimizer, optional
+        The optimizer holding the adapters' ``S`` (and any other trainable parameters), or a wrapper of
+        one (Accelerate's ``AcceleratedOptimizer``). May be ``None`` at construction and set later (the
+        Trainer callback does this).
+    config : GeoLoRAConfig, optional
         Defaults to the config attached by :func:`apply_geolora`.
 
+    Raises
+    ------
+    GeloraError
+        ``model`` has no GeoLoRA adapters.
+
+    Notes
+    -----
     Use ``loss.backward(); integrator.step()`` in a plain loop (``step`` calls the optimizer
     and zeroes the gradients), or :class:`GeoLoRACallback` with ``transformers.Trainer``.
 
@@ -70,7 +78,18 @@ class GeoLoRAIntegrator:
 
     # --- public API -------------------------------------------------------------------------
     def step(self) -> None:
-        """Optimizer step plus GeoLoRA update; call after ``loss.backward()``. Zeroes the gradients."""
+        """Optimizer step plus GeoLoRA update; call after ``loss.backward()``. Zeroes the gradients.
+
+        The same as :meth:`before_optimizer_step`, ``optimizer.step()``, :meth:`after_optimizer_step` and
+        ``optimizer.zero_grad(set_to_none=True)``; call those yourself to clip gradients first or step a scheduler
+        after.
+
+        Raises
+        ------
+        GeloraError
+            No optimizer was given, or (on a geometric step with ``geometric_lr=None``) an adapter's ``S`` is not
+            in the optimizer.
+        """
         optimizer = self._require_optimizer()
         self.before_optimizer_step()
         optimizer.step()
@@ -79,7 +98,12 @@ class GeoLoRAIntegrator:
 
     def before_optimizer_step(self) -> None:
         """On a geometric step, take ``S``'s gradients away from the optimizer (they are used in
-        the augmented coefficient matrix instead)."""
+        the augmented coefficient matrix instead).
+
+        Call after ``loss.backward()`` and any clipping (pass the clipping factor to :meth:`scale_basis_gradients`)
+        and right before ``optimizer.step()``; on a coefficient step it does nothing. The gradients are kept until
+        :meth:`after_optimizer_step`.
+        """
         if not self._is_geometric_step():
             return
         self._pending_S_grads = {}
@@ -89,7 +113,20 @@ class GeoLoRAIntegrator:
             layer.lora_S.grad = None
 
     def after_optimizer_step(self) -> None:
-        """Run the geometric step when due, then prepare the adapters for the next backward pass."""
+        """Run the geometric step when due, then prepare the adapters for the next backward pass.
+
+        Call right after ``optimizer.step()``. A geometric step augments the bases, steps ``S`` by
+        ``geometric_lr`` (default: the learning rate of the optimizer's group holding ``S``, so step a scheduler
+        after this call), truncates once per adapter, drops the optimizer state of every ``S`` (its coordinates
+        changed) and appends to ``rank_history``. Every call counts one step (``step_count``) and clears the
+        projected basis gradients.
+
+        Raises
+        ------
+        GeloraError
+            On a geometric step: :meth:`before_optimizer_step` was not called first, or the step size is taken
+            from an optimizer that is missing or does not hold an adapter's ``S``.
+        """
         if self._is_geometric_step():
             if self._pending_S_grads is None:
                 raise GeloraError(

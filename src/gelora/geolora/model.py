@@ -116,7 +116,19 @@ def apply_geolora(model: nn.Module, config: GeoLoRAConfig) -> nn.Module:
 
 
 def geolora_layers(model: nn.Module) -> dict[str, GeoLoRALinear]:
-    """``{module name: layer}`` of every GeoLoRA adapter in ``model``."""
+    """Every GeoLoRA adapter in ``model``, by module name.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model; one without adapters gives an empty dict.
+
+    Returns
+    -------
+    dict of str to GeoLoRALinear
+        ``{module name: layer}`` in ``model.named_modules()`` order. The names are relative to ``model``: a
+        wrapped model (DDP's ``module.`` prefix) gives prefixed names.
+    """
     return {n: m for n, m in model.named_modules() if isinstance(m, GeoLoRALinear)}
 
 
@@ -129,13 +141,38 @@ def geolora_config(model: nn.Module) -> GeoLoRAConfig:
 
 
 def ranks(model: nn.Module) -> dict[str, int]:
-    """``{module name: current rank}``."""
+    """The current rank of every GeoLoRA adapter in ``model``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        As for :func:`geolora_layers`.
+
+    Returns
+    -------
+    dict of str to int
+        ``{module name: rank}`` (see :func:`geolora_layers` for the names). Ranks change at every geometric step
+        of :class:`GeoLoRAIntegrator`, within each adapter's ``[r_min, r_max]``.
+    """
     return {n: layer.r for n, layer in geolora_layers(model).items()}
 
 
 def trainable_parameter_count(model: nn.Module) -> int:
     """Numbers trained at the current ranks: ``r (in + out) + r^2`` per adapter plus the
-    trainable parameters outside the adapters (``modules_to_save``)."""
+    trainable parameters outside the adapters (``modules_to_save``).
+
+    The adapters' tensors are allocated for ``r_max``; only the leading ``r`` columns of ``U``, ``V`` and the
+    leading ``r x r`` block of ``S`` are in use, so this is smaller than summing ``p.numel()``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model; without adapters, the count of its parameters with ``requires_grad``.
+
+    Returns
+    -------
+    int
+    """
     adapters = geolora_layers(model)
     adapter_params = {id(p) for layer in adapters.values() for p in layer.parameters()}
     others = sum(p.numel() for p in model.parameters() if p.requires_grad and id(p) not in adapter_params)
@@ -146,7 +183,31 @@ def trainable_parameter_count(model: nn.Module) -> int:
 def merge(model: nn.Module) -> nn.Module:
     """Fold every adapter into its base weight, ``W0 + s V S U^T``, leaving plain ``nn.Linear`` modules.
 
-    Works in place and returns ``model``, which no longer has GeoLoRA adapters.
+    Works in place, without gradients: each adapter is replaced by its base layer, whose weight gets the update at
+    the current rank (in the base weight's dtype), and ``model.geolora_config`` is removed. The merged base layers
+    stay frozen; ``modules_to_save`` keep ``requires_grad``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model with GeoLoRA adapters (one without is returned unchanged).
+
+    Returns
+    -------
+    torch.nn.Module
+        The same ``model`` object, computing what the adapted model computed (dropout aside).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from gelora.geolora import GeoLoRAConfig, apply_geolora, merge
+    >>> model = apply_geolora(nn.Sequential(nn.Linear(8, 8)), GeoLoRAConfig(["0"], r_init=2, init_s=0.5))
+    >>> x = torch.randn(3, 8)
+    >>> y = model(x)
+    >>> merged = merge(model)
+    >>> type(merged[0]).__name__, torch.allclose(merged(x), y, atol=1e-6)
+    ('Linear', True)
     """
     for name, layer in geolora_layers(model).items():
         base = layer.base

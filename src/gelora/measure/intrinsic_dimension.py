@@ -382,12 +382,89 @@ def _largest_scale(n: int, range_max: int) -> int:
 
 
 def twonn(X, discard_fraction: float = 0.1, method: str = "linear") -> IDEstimate:
-    """TwoNN estimate of ``X`` (n_points, n_features); see :class:`TwoNN`."""
+    """TwoNN intrinsic dimension of a point cloud (Facco et al. 2017); see :class:`TwoNN`.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor of shape (n_points, n_features)
+        Real numbers, finite. A tensor stays on its device for the neighbour search; float64 stays float64,
+        anything else is computed in float32. Repeated rows count once.
+    discard_fraction : float, default=0.1
+        Fraction of the largest ratios mu = r2/r1 left out of the fit, in [0, 1).
+    method : {"linear", "mle"}, default="linear"
+        Least-squares line through the origin (the paper), or censored maximum likelihood.
+
+    Returns
+    -------
+    IDEstimate
+        ``dimension``, ``estimator="twonn"``, the settings in ``params``, ``n_used`` = ratios fitted, and the
+        fitted curve ``x`` = log mu, ``y`` = -log(1 - F(mu)); no interval (``ci_low``/``ci_high`` None: use
+        :func:`estimate` for one).
+
+    Raises
+    ------
+    GeloraError
+        An unknown ``method`` or ``discard_fraction`` outside [0, 1) (before any search); points that are not a
+        finite real 2-D array; fewer than 3 distinct points; distinct points at distance 0 in the working dtype;
+        fewer than 2 ratios left after discarding; or every kept ratio equal to 1 (e.g. a regular grid).
+
+    Warns
+    -----
+    UserWarning
+        When repeated rows are dropped, and when fewer than 20 distinct points remain (unreliable estimate).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 3)) @ rng.normal(size=(3, 50))  # a 3-D subspace of R^50
+    >>> round(twonn(X).dimension)
+    3
+    """
     return TwoNN(discard_fraction, method).fit(X).result_
 
 
 def gride(X, range_max: int = 64) -> IDEstimate:
-    """GRIDE estimate of ``X``: ``.y`` holds the ID per scale, ``.dimension`` the coarsest; see :class:`Gride`."""
+    """GRIDE multiscale intrinsic dimension of a point cloud (Denti et al. 2022); see :class:`Gride`.
+
+    Parameters
+    ----------
+    X : array-like or torch.Tensor of shape (n_points, n_features)
+        As for :func:`twonn`.
+    range_max : int, default=64
+        Largest neighbour rank n2 used, at least 2. The scales are n1 = 1, 2, 4, ... with n2 = 2 n1, up to the
+        largest power of two at most ``range_max`` and below the number of distinct points (the default gives six
+        scales from 65 distinct points on).
+
+    Returns
+    -------
+    IDEstimate
+        ``dimension`` = the ID at the coarsest scale, ``estimator="gride"``, ``n_used`` = distinct points, and the
+        curve ``x`` = mean neighbour distance at each scale (in the units of ``X``), ``y`` = the ID at each
+        scale (NaN where the likelihood has no maximum in [1e-3, 1e3]); no interval (use :func:`estimate`).
+
+    Raises
+    ------
+    GeloraError
+        ``range_max`` not an integer of at least 2 (before any search); points that are not a finite real 2-D
+        array; fewer than 3 distinct points; distinct points at distance 0 in the working dtype; or no
+        likelihood maximum at the coarsest scale (ratios all about equal).
+
+    Warns
+    -----
+    UserWarning
+        As :func:`twonn` does.
+
+    Examples
+    --------
+    Four scales (n2 = 2, 4, 8, 16) on a 4-D subspace:
+
+    >>> from numpy.random import default_rng
+    >>> A, B = default_rng(1).normal(size=(500, 4)), default_rng(2).normal(size=(4, 20))
+    >>> result = gride(A @ B, range_max=16)
+    >>> len(result.y), round(result.dimension)
+    (4, 4)
+    """
     return Gride(range_max).fit(X).result_
 
 

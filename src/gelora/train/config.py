@@ -66,8 +66,47 @@ class DataOptions:
 
 @dataclass
 class TrainConfig:
-    """One fine-tuning run. ``out`` receives metrics.json, the adapter (or full model), checkpoints and, for
-    GeLoRA, the profile and plan. ``batch_size`` is per process."""
+    """One fine-tuning run, for :func:`gelora.train.runner.train`. ``out`` receives metrics.json, the adapter (or
+    full model), checkpoints and, for GeLoRA, the profile and plan. ``batch_size`` is per process.
+
+    Every field except the three nested option sets is a ``gelora train`` option of the same name in kebab case
+    (``max_grad_norm`` is ``--max-grad-norm``, ``progress=False`` is ``--no-progress``, ``model`` is the positional
+    MODEL), and so is every field of those sets: ``gelora train --help`` gives each one's meaning and default, as
+    does the field's ``metadata["help"]`` (``dataclasses.fields``). A ``None`` default is resolved at run time or
+    means none / no limit, as the help says (see also the properties ``lora_rank``, ``learning_rate``,
+    ``evaluation_batch_size``). Nothing is checked on construction: :meth:`validate` raises ``GeloraError`` for
+    what cannot work, and :func:`~gelora.train.runner.train` calls it first.
+
+    Attributes
+    ----------
+    model, task, method, out : str
+        Required: the model (an alias such as ``minilm``, a Hub id, a folder or a .gguf file), ``glue/<name>`` or
+        one of ``classify``, ``sft``, ``qa``, ``squad``, ``squad_v2``, the method (``gelora.train.methods.METHODS``)
+        and the output folder.
+    epochs, max_steps, batch_size, eval_batch_size, max_length, max_train_samples, max_eval_samples
+        Length of the run (``max_steps`` overrides ``epochs``), rows per step and process, tokens per row, and
+        caps on the rows used.
+    lr, weight_decay, warmup_ratio, max_grad_norm, mixed_precision, gradient_checkpointing
+        AdamW with a linear warm-up and decay of the learning rate, gradient clipping, autocast precision and
+        activation recomputation.
+    rank, lora_alpha, lora_dropout, target_modules, plan
+        The adapters: starting or uniform rank, scale, dropout, modules adapted, and a saved GeLoRA plan.
+    eva_rho, adalora_orth_reg_weight
+        Settings of EVA and of AdaLoRA.
+    geolora_tau, geolora_r_max, geolora_augment_every, geolora_lr, geolora_scaling
+        Settings of GeoLoRA (``geolora``, ``gelora-geolora``). A method refuses any method-specific setting it
+        does not read, unless left at its default.
+    seed, resume, overwrite, checkpoint_every, eval_every_epoch, data_dir, report_to, progress
+        Reproducibility, the run folder (continue or replace an earlier run, checkpoint spacing), evaluation
+        schedule, the local GLUE folder, experiment trackers and the progress bar.
+    data_options : DataOptions
+        A user's own data (``--data``, ``--text-columns``, ...; the "your own data" group of the help).
+    profile_options : gelora.options.ProfileOptions
+        How GeLoRA methods profile the model when no ``plan`` is given.
+    plan_options : gelora.options.PlanOptions
+        How GeLoRA methods turn the profile into ranks when no ``plan`` is given. Other methods refuse profile
+        and plan options other than the defaults.
+    """
 
     model: str = option(help=MODEL_HELP, positional=True)
     task: str = option(help="glue/<name> (cola, sst2, mrpc, stsb, qnli, rte, mnli, qqp); classify (labelled rows "

@@ -71,7 +71,42 @@ def train(config: TrainConfig) -> dict[str, Any]:
     """Fine-tune ``config.model`` on ``config.task`` with ``config.method``; return what ``DIR/metrics.json`` holds.
 
     Deterministic given ``config.seed`` on CPU; a run killed at any point and restarted with ``resume=True`` ends
-    with the same weights and metrics as one that was never interrupted.
+    with the same weights and metrics as one that was never interrupted. Under ``accelerate launch`` or
+    ``torchrun`` every process calls it and they train as one data-parallel run.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run; checked with :meth:`TrainConfig.validate` before any data or model is loaded.
+
+    Returns
+    -------
+    dict
+        The run's metrics, also written to ``<out>/metrics.json``: ``metric`` (the task's selection metric) with
+        ``greater_is_better``; ``best``, ``final`` and ``history`` (one entry per evaluation: ``epoch``, ``step``,
+        ``train_loss`` and the task's scores); ``trainable_params``, ``total_params`` and ``ranks`` (per adapted
+        module); ``steps``, ``train_samples``, ``eval_samples``; ``median_step_seconds``, ``wall_seconds`` and
+        ``peak_memory_mb`` (``peak_memory_kind``: CUDA allocations, or the process's peak RSS on CPU); ``device``,
+        ``num_processes``, ``mixed_precision``; ``config`` (:meth:`TrainConfig.to_dict`); ``task``, ``method``,
+        ``seed``, ``model``; and what the method or data add (e.g. ``geolora``, ``plan_source``,
+        ``train_windows``). ``resume=True`` on a finished run of the same length returns its saved metrics without
+        training.
+
+    Raises
+    ------
+    GeloraError
+        Settings no run can use (before anything is loaded); an ``out`` that is a file, holds foreign files or
+        another run (without ``resume`` or ``overwrite``), or a run with other settings (with ``resume``); a resume
+        that would shorten the run; ``mixed_precision="bf16"`` on a GPU without bfloat16; data or a model that
+        cannot be loaded. A run that fails before its first checkpoint removes what it wrote to ``out``.
+
+    Examples
+    --------
+    >>> config = TrainConfig("minilm", "glue/rte", "lora", "runs/rte-lora", data_dir="../shared/data/glue",
+    ...                      max_train_samples=64, max_eval_samples=32, max_steps=2, progress=False)
+    >>> metrics = train(config)  # doctest: +SKIP
+    >>> metrics["steps"], metrics["metric"]  # doctest: +SKIP
+    (2, 'accuracy')
     """
     config.validate()
     accelerator = _accelerator(config)
