@@ -47,7 +47,7 @@ class ProfileOptions:
 
     pooling: str = option("tokens", "points per text: sampled tokens, or one pooled vector", choices=POOLINGS)
     estimator: str = option("twonn", "intrinsic-dimension estimator", choices=ESTIMATORS)
-    num_samples: int = option(1000, "texts profiled, a seeded random subset")
+    num_samples: int | None = option(1000, "texts profiled, a seeded random subset")
     tokens_per_sequence: int = option(8, "tokens pooling: tokens kept per text")
     max_points: int | None = option(None, "cap on points per boundary (default: no cap)")
     bootstrap: int = option(0, f"bootstrap resamples for the 95% intervals: 0 (none) or at least {MIN_BOOTSTRAP}")
