@@ -27,10 +27,10 @@ TARGETS = ["query", "key", "value", "dense"]
 
 
 
-def tiny_bert():
+def tiny_bert(hidden_size=32):
     torch.manual_seed(0)
     config = transformers.BertConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, vocab_size=100, num_labels=2
+        hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, vocab_size=100, num_labels=2
     )
     return transformers.BertForSequenceClassification(config).eval()
 
@@ -147,3 +147,5 @@ def test_save_load_round_trip(tmp_path):
     torch.testing.assert_close(logits(loaded, data), logits(model, data), atol=1e-6, rtol=0)
     with pytest.raises(GeloraError, match="no GeoLoRA adapter"):
         load_geolora(tiny_bert(), tmp_path)
+    with pytest.raises(GeloraError, match=r"trained on layers of other sizes .*saved \(32, \d+\), this model \(48, \d+\)"):
+        load_geolora(tiny_bert(hidden_size=48), tmp_path / "geo")  # the same module names, wider layers

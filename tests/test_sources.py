@@ -83,3 +83,12 @@ def test_online_the_hub_is_asked_as_usual(monkeypatch):
     asked = {"dtype": "auto", "output_loading_info": True}  # (gelora reports newly initialised weights itself)
     assert seen == [(asked, False), (asked, True)]
     assert constants.HF_HUB_OFFLINE is False  # offline for that one call only
+
+
+def test_text_pairs_names_a_missing_column_of_a_dataset_or_a_dict():
+    from datasets import Dataset
+
+    for rows in (Dataset.from_dict({"text": ["a"]}), {"text": ["a"]}):
+        with pytest.raises(GeloraError, match="^column.s. review not in the data; available: text$"):
+            text_pairs(rows, ("review",))
+        assert text_pairs(rows, ("text",)) == [("a",)]

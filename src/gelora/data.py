@@ -218,11 +218,11 @@ def load_file(path: str | os.PathLike, text_columns: list[str] | tuple[str, ...]
 
 
 def check_columns(dataset, columns: tuple[str, ...], where: str = "the data") -> None:
-    missing = [c for c in columns if c not in dataset.column_names]
+    """Raise one ``GeloraError`` naming the ``columns`` that ``dataset`` (a ``Dataset``, or a dict of columns) lacks."""
+    names = list(getattr(dataset, "column_names", dataset))
+    missing = [c for c in columns if c not in names]
     if missing:
-        raise GeloraError(
-            f"column(s) {', '.join(missing)} not in {where}; available: {', '.join(dataset.column_names)}"
-        )
+        raise GeloraError(f"column(s) {', '.join(missing)} not in {where}; available: {', '.join(names)}")
 
 
 def text_pairs(dataset, text_columns: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -233,8 +233,7 @@ def text_pairs(dataset, text_columns: tuple[str, ...]) -> list[tuple[str, ...]]:
     dataset : datasets.Dataset
         Or anything that returns a column's values as a sequence for ``dataset[name]`` (e.g. a dict of lists).
     text_columns : tuple of str
-        The columns to read, in order: one (single texts) or two (sentence pairs). They must exist: a missing one
-        raises the dataset's own error (:func:`check_columns` raises a ``GeloraError`` instead).
+        The columns to read, in order: one (single texts) or two (sentence pairs).
 
     Returns
     -------
@@ -244,7 +243,8 @@ def text_pairs(dataset, text_columns: tuple[str, ...]) -> list[tuple[str, ...]]:
     Raises
     ------
     GeloraError
-        A cell that is not a string (an empty cell or null, or a number), naming the column and the row.
+        A missing column (:func:`check_columns`), or a cell that is not a string (an empty cell or null, or a
+        number), naming the column and the row.
 
     Examples
     --------
@@ -252,6 +252,7 @@ def text_pairs(dataset, text_columns: tuple[str, ...]) -> list[tuple[str, ...]]:
     ...            ("premise", "hypothesis"))
     [('A dog runs.', 'An animal moves.'), ('It rains.', 'It is dry.')]
     """
+    check_columns(dataset, tuple(text_columns))
     columns = [dataset[c] for c in text_columns]
     for name, values in zip(text_columns, columns):
         bad = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)

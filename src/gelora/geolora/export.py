@@ -86,8 +86,7 @@ def load_geolora(base_model: nn.Module, adapter_dir: str | os.PathLike) -> nn.Mo
     GeloraError
         The folder lacks ``geolora_config.json`` or ``geolora_adapter.safetensors``; the config is not a GeoLoRA
         config; ``base_model`` already has adapters or lacks a target module; or the saved tensors are not the
-        ones this model's adapters need (another base). A base with the same module names but other layer sizes
-        is not caught here: torch's ``load_state_dict`` raises ``RuntimeError`` (size mismatch).
+        ones this model's adapters need, by name or by shape (another base).
     """
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / CONFIG_FILE).is_file() or not (adapter_dir / WEIGHTS_FILE).is_file():
@@ -100,6 +99,15 @@ def load_geolora(base_model: nn.Module, adapter_dir: str | os.PathLike) -> nn.Mo
         raise GeloraError(
             f"GeoLoRA adapter in {adapter_dir} does not fit this model (missing {missing[:5]}, unexpected "
             f"{extra[:5]}); load it into the base model it was trained on."
+        )
+    own = model.state_dict()
+    resized = [name for name, tensor in state.items() if tensor.shape != own[name].shape]
+    if resized:
+        name = resized[0]
+        raise GeloraError(
+            f"GeoLoRA adapter in {adapter_dir} was trained on layers of other sizes ({len(resized)} tensor(s), e.g. "
+            f"{name}: saved {tuple(state[name].shape)}, this model {tuple(own[name].shape)}); load it into the base "
+            "model it was trained on."
         )
     model.load_state_dict(state, strict=False)
     return model
