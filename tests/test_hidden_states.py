@@ -95,6 +95,8 @@ def test_plain_strings_are_single_texts(tokenizer):
     assert all(torch.equal(a, b) for a, b in zip(plain, collect_hidden_states(model, tokenizer, texts, progress=False)))
     with pytest.raises(GeloraError, match="text 1 is .*give each text as a string, or a pair"):
         collect_hidden_states(model, tokenizer, [texts[0], ("a", "b", "c")], progress=False)
+    with pytest.raises(GeloraError, match=r"mix single texts and pairs \(text 0 has 1, text 1 has 2\)"):
+        collect_hidden_states(model, tokenizer, [texts[0], ("a", "b")], progress=False)
 
 
 def test_pairs_are_truncated_to_max_length(tokenizer):

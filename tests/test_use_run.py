@@ -282,7 +282,9 @@ def test_stored_model_names_are_absolute_for_local_files_only(tmp_path, monkeypa
     (tmp_path / "bert").mkdir()
     (tmp_path / "small.gguf").touch()
     monkeypatch.chdir(tmp_path)
-    assert stored_model_name("bert") == stored_model_name("./bert/") == str(tmp_path / "bert")
+    assert stored_model_name("bert") == stored_model_name("./bert/") == stored_model_name(Path("bert")) == str(
+        tmp_path / "bert")
+    assert stored_model_name(Path("org/model")) == "org/model"  # a Path that names nothing here: kept as a Hub id
     assert stored_model_name("small.gguf") == str(tmp_path / "small.gguf")
     assert [stored_model_name(n) for n in ("minilm", "smollm2", "org/model", "missing.gguf")] == [
         "minilm", "smollm2", "org/model", "missing.gguf"]
@@ -419,6 +421,8 @@ def test_refusals_are_one_line_and_come_before_the_model_is_loaded(glue_run, cla
     taken = tmp_path / "taken.jsonl"
     taken.write_text("keep me\n")
     unseen = write_jsonl(tmp_path / "unseen.jsonl", [{"text": "a b", "y": "sarcastic"}])
+    (tmp_path / "cols").mkdir()  # not beside the others: the folder refusal below lists them
+    untitled = write_jsonl(tmp_path / "cols" / "untitled.jsonl", [{"body": "a b", "y": "positive"}])
     cases = [
         (["evaluate", str(tmp_path / "nowhere"), "--data", str(eval_file)], "does not exist"),
         (["evaluate", str(tmp_path), "--data", str(eval_file)], "holds no gelora run"),
@@ -432,6 +436,8 @@ def test_refusals_are_one_line_and_come_before_the_model_is_loaded(glue_run, cla
           "3"], "sft runs only"),
         (["evaluate", str(classify_run[0]), "--data", str(unseen)], "'sarcastic' appear only in the evaluation data, not among the training labels (negative, neutral, positive); the "
          "model cannot predict them: drop those evaluation rows"),
+        (["evaluate", str(classify_run[0]), "--data", str(untitled)],  # no flag to name: the run's columns
+         "column(s) text not in the evaluation data; available: body, y\n"),
         (["evaluate", str(run), "--data", str(eval_file), "--batch-size", "0"], "--batch-size"),
         (["evaluate", str(run), "--data", str(eval_file), "--eval-generate", "2"], "--eval-generate applies to sft"),
         (["evaluate", str(run), "--data", str(tmp_path)], "is a folder (with no_pair.jsonl, taken.jsonl, "

@@ -78,6 +78,7 @@ def stored_model_name(name: str) -> str:
     reload). The aliases and anything that is not a local file (a Hub id) are kept as given, like
     :func:`resolve_model` reads them.
     """
+    name = os.fspath(name)
     if name in (MINILM, SMOLLM2):
         return name
     path = Path(name).expanduser()

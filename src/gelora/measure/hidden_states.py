@@ -32,6 +32,10 @@ def text_rows(texts) -> list[tuple[str, ...]]:
                None)
     if bad is not None:
         raise GeloraError(f"text {bad} is {rows[bad]!r}; give each text as a string, or a pair as (text, text)")
+    mixed = next((i for i, row in enumerate(rows) if len(row) != len(rows[0])), None)
+    if mixed is not None:  # a batch is cut to its shortest row: pairs would lose their second text silently
+        raise GeloraError(f"the texts mix single texts and pairs (text 0 has {len(rows[0])}, text {mixed} has "
+                          f"{len(rows[mixed])}); give all as single texts or all as pairs")
     return rows
 
 

@@ -106,8 +106,8 @@ class Classify(SequenceClassification):
         column = self.config.data_options.label_column
         try:
             check_columns(dataset, (*self.text_columns, column), where=f"the {split} data")
-        except GeloraError as e:  # the training data's columns are the flags' (evaluate and predict take the run's)
-            raise GeloraError(f"{e}; fix --text-columns / --label-column" if split == "training" else str(e)) from None
+        except GeloraError as e:  # a run being set up names its columns with flags; evaluate and predict take the run's
+            raise GeloraError(str(e) if self.restored else f"{e}; fix --text-columns / --label-column") from None
         if len(dataset) == 0:
             raise GeloraError(f"the {split} data has no rows; give more rows or a larger --eval-fraction")
         # An empty CSV cell reads as None (or NaN in a float column): a class named "None" would be silently wrong.
