@@ -398,3 +398,15 @@ def test_cli_help_names_every_runner_method_and_its_examples_parse(capsys):
     assert len(examples) >= 5
     for spec in examples:
         assert parse_methods(spec), spec  # raises GeloraError on a method or option the bench does not know
+
+
+def test_a_local_model_is_the_same_bench_typed_relative_or_absolute(tiny, monkeypatch):
+    """Its runs record the folder absolute; a bench resumed from another directory with the absolute path (or
+    an older bench.json that saved the relative one, read from its directory) is the same bench."""
+    from pathlib import Path
+
+    model = Path(tiny["model"])
+    monkeypatch.chdir(model.parent)
+    relative = BenchSettings(model=model.name, tasks=("rte",), methods=("lora",), seeds=(0,))
+    absolute = BenchSettings(model=str(model), tasks=("rte",), methods=("lora",), seeds=(0,))
+    assert relative.identity() == absolute.identity() and relative.identity()["model"] == str(model)

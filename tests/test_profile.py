@@ -91,6 +91,15 @@ def test_cli_profile_plan_compare(tmp_path, model_dir, data_file, capsys):
     assert (tmp_path / "cmp" / "compare.png").exists()
 
 
+def test_a_profile_of_a_relative_model_folder_plans_from_any_directory(model_dir, data_file, tmp_path, monkeypatch):
+    monkeypatch.chdir(model_dir.parent)
+    assert main(["profile", model_dir.name, "--data", str(data_file), "--text-columns", "premise,hypo",
+                 "--bootstrap", "0", "--tokens-per-sequence", "4", "--out", "prof", "--no-progress"]) == 0
+    assert json.loads((tmp_path / "prof" / "profile.json").read_text())["model"] == str(model_dir)
+    monkeypatch.chdir("/")  # `gelora plan` loads the profiled model
+    assert main(["plan", str(tmp_path / "prof" / "profile.json"), "--out", str(tmp_path / "plan")]) == 0
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

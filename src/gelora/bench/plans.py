@@ -15,6 +15,7 @@ from gelora.bench.methods import MethodSpec
 from gelora.bench.settings import BenchSettings
 from gelora.bench.tasks import BenchTask
 from gelora.io import atomic_write_json
+from gelora.models import stored_model_name
 from gelora.options import ProfileOptions
 
 
@@ -85,7 +86,7 @@ class PlanCache:
             options,
             seed=0,
             max_length=self.settings.max_length,
-            model_name=self.settings.model,
+            model_name=stored_model_name(self.settings.model),
             data={"task": train_task.name, "rows": len(data.profile_texts)},
         )
         path.parent.mkdir(parents=True, exist_ok=True)

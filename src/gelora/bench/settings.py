@@ -187,9 +187,14 @@ BENCH_FOLDER = OutputFolder(marker=BENCH_FILE, owns=OWNED, kind="bench")
 
 
 def canonical_identity(identity: dict[str, Any]) -> dict[str, Any]:
-    """``identity`` with defaults spelled one way: ``--text-columns text`` is what leaving it out means."""
+    """``identity`` with defaults spelled one way: ``--text-columns text`` is what leaving it out means, and a local
+    model folder is its absolute path (as its runs record it; an older bench typed it relative)."""
+    from gelora.models import stored_model_name
+
     if identity.get("text_columns") == ["text"]:
         identity = {**identity, "text_columns": None}
+    if "model" in identity:
+        identity = {**identity, "model": stored_model_name(identity["model"])}
     return identity
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from gelora.cli_args import add_arguments, from_args
-from gelora.models import MODEL_HELP
+from gelora.models import MODEL_HELP, stored_model_name
 from gelora.options import ProfileOptions
 from gelora.profile import DEFAULT_BOOTSTRAP
 
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         progress=not args.no_progress,
-        model_name=args.model,
+        model_name=stored_model_name(args.model),  # absolute when local: `gelora plan` reloads it from anywhere
         data=data,
     )
     if not is_main_process():  # every process holds the whole profile; one writes it
