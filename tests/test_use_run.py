@@ -328,6 +328,17 @@ def test_an_old_run_with_a_relative_model_path_works_from_its_folder_and_says_wh
            "run gelora from there" in err
 
 
+def test_a_run_whose_model_folder_moved_says_where_to_write_the_new_place(tiny, relative_run, tmp_path, capsys):
+    moved = tmp_path / "moved"
+    shutil.copytree(relative_run / "runs" / "new", moved)
+    settings = json.loads((moved / "run.json").read_text())
+    (moved / "run.json").write_text(json.dumps(settings | {"model": str(tmp_path / "gone" / "bert")}))
+    assert main(["evaluate", str(moved), "--data", str(Path(tiny["data_dir"]) / "rte" / "validation.jsonl")]) == 2
+    assert capsys.readouterr().err == (f"gelora evaluate: error: the run's model {str(tmp_path / 'gone' / 'bert')!r} "
+                                       "no longer exists; put it back there, or write its new place as \"model\" in "
+                                       f"{str(moved / 'run.json')!r}\n")
+
+
 # ---- question answering on a few SQuAD v2 rows
 
 

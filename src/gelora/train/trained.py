@@ -169,10 +169,14 @@ def _run_tokenizer(run: FinishedRun):
     from gelora.models import MINILM, SMOLLM2, load_tokenizer
 
     name = run.config.model
+    path = Path(name).expanduser()
+    if path.is_absolute() and not path.exists():  # the model folder was moved or deleted after training
+        raise GeloraError(f"the run's model {name!r} no longer exists; put it back there, or write its new place as "
+                          f"\"model\" in {str(run.folder / RUN_FILE)!r}")
     try:
         return load_tokenizer(name)
     except GeloraError as e:
-        if name in (MINILM, SMOLLM2) or Path(name).expanduser().is_absolute():
+        if name in (MINILM, SMOLLM2) or path.is_absolute():
             raise
         where = _trained_in(run)
         folder = "the folder it was trained in" + (f" ({str(where)!r})" if where else "")
