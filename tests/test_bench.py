@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -282,7 +283,7 @@ def test_task_data_is_checked_before_the_bench_folder_is_made(tiny, tmp_path, ca
     assert not out.exists()
 
 
-def test_a_preset_the_hub_cannot_give_says_where_a_local_copy_goes(chat_model, tmp_path, monkeypatch):
+def test_a_preset_the_hub_cannot_give_says_where_a_local_copy_goes(chat_model, tiny, tmp_path, monkeypatch):
     import datasets
 
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("offline")))
@@ -293,6 +294,9 @@ def test_a_preset_the_hub_cannot_give_says_where_a_local_copy_goes(chat_model, t
     with pytest.raises(GeloraError, match="could not load 'openai/gsm8k'.*; a local copy is read instead from a "
                                           r"folder gsm8k/ beside the GLUE folder of --data-dir \(or \$GELORA_DATA_DIR\)$"):
         check_data(settings)
+    with pytest.raises(GeloraError, match="needs a decoder") as refused:  # not about data: no word on local copies
+        check_data(dataclasses.replace(settings, model=tiny["model"]))
+    assert "local copy" not in str(refused.value)
 
 
 def test_sft_columns_are_checked_before_any_run(chat_model, tmp_path):

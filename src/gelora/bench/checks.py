@@ -8,6 +8,7 @@ first rows of each split only: a bad row further down still fails its runs, whic
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from gelora.bench.settings import BenchSettings
@@ -38,22 +39,30 @@ def check_data(settings: BenchSettings) -> None:
                 continue
             # The training rows first, as read: holding out evaluation rows may need a column (QA: the contexts).
             options = task.config.data_options
-            check_rows(task, first_rows(load_split(options.data, options.train_split, options.data_config),
-                                        ROWS_CHECKED), "training")
-            check_rows(task, first_rows(task.load_splits()[1], ROWS_CHECKED), "evaluation")
+            with _local_copy_hint(bench_task):
+                train = load_split(options.data, options.train_split, options.data_config)
+            check_rows(task, first_rows(train, ROWS_CHECKED), "training")
+            with _local_copy_hint(bench_task):
+                evaluation = task.load_splits()[1]
+            check_rows(task, first_rows(evaluation, ROWS_CHECKED), "evaluation")
         except GeloraError as e:
-            raise GeloraError(f"--tasks {bench_task.label}: {e}{_local_preset_hint(bench_task)}") from None
+            raise GeloraError(f"--tasks {bench_task.label}: {e}") from None
 
 
-def _local_preset_hint(bench_task) -> str:
-    """For a known data set read from the Hub: where a local copy would have been found."""
+@contextmanager
+def _local_copy_hint(bench_task):
+    """Reading a known data set (``sft:gsm8k``) from the Hub: a failure also says where a local copy is read from."""
     from gelora.bench.tasks import PRESETS
     from gelora.data import DATA_DIR_ENV
 
-    source = bench_task.label.partition(":")[2]
-    if source not in PRESETS or bench_task.data.data != PRESETS[source]["hub"]:
-        return ""
-    return f"; a local copy is read instead from a folder {source}/ beside the GLUE folder of --data-dir (or ${DATA_DIR_ENV})"
+    try:
+        yield
+    except GeloraError as e:
+        source = bench_task.label.partition(":")[2]
+        if source not in PRESETS or bench_task.data.data != PRESETS[source]["hub"]:
+            raise
+        raise GeloraError(f"{e}; a local copy is read instead from a folder {source}/ beside the GLUE folder of "
+                          f"--data-dir (or ${DATA_DIR_ENV})") from None
 
 
 def _row_checks() -> dict[type[Task], RowCheck]:
