@@ -108,6 +108,14 @@ def test_unknown_or_missing_tracker_is_refused_before_work(tiny, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_continued_adalora_run_records_the_longer_schedule(tiny, tmp_path):
+    settings = dict(method="adalora", max_train_samples=16, batch_size=8, rank=2)
+    runner.train(tiny_config(tiny, tmp_path / "run", max_steps=4, **settings))
+    continued = runner.train(tiny_config(tiny, tmp_path / "run", max_steps=20, resume=True, **settings))
+    straight = runner.train(tiny_config(tiny, tmp_path / "straight", max_steps=20, **settings))
+    assert continued["adalora"] == straight["adalora"] == {"tinit": 2, "tfinal": 4, "deltaT": 1}
+
+
 def test_a_finished_run_continues_for_more_epochs(tiny, tmp_path):
     one = runner.train(tiny_config(tiny, tmp_path / "run", epochs=1))
     more = runner.train(tiny_config(tiny, tmp_path / "run", epochs=3, resume=True))

@@ -176,6 +176,7 @@ def setup(config: TrainConfig, accelerator) -> Run:
     if config.resume and load_checkpoint(accelerator, config.out):
         check_global_batch(state, config.batch_size, accelerator.num_processes)
         continue_schedule(scheduler)
+        state.build_info |= {key: method.info[key] for key in method.length_info if key in method.info}
         if state.global_step > total_steps:
             raise GeloraError(
                 f"--resume: the run is at step {state.global_step}, past the {total_steps} steps asked for; a run can "

@@ -16,6 +16,7 @@ class AdaLoRA(Method):
 
     name = "adalora"
     uses_options = Method.uses_options | {"adalora_orth_reg_weight"}
+    length_info = ("adalora",)  # its budget schedule is set from the total steps
 
     def build(self, base: torch.nn.Module, ctx: BuildContext) -> torch.nn.Module:
         from peft import AdaLoraConfig, get_peft_model

@@ -55,6 +55,9 @@ class Method:
         The method-specific ``TrainConfig`` fields (``METHOD_OPTIONS``) this method reads.
     outputs : tuple of str
         What else the method writes into ``--out`` (``--overwrite`` removes it with the rest of the run).
+    length_info : tuple of str
+        Keys of ``info`` that follow the run's length (a schedule): a run continued for more steps records this
+        session's, where the rest of ``info`` stays the first session's (e.g. the profiling time).
     """
 
     name: ClassVar[str]
@@ -62,6 +65,7 @@ class Method:
     uses_plan: ClassVar[bool] = False
     uses_options: ClassVar[frozenset[str]] = frozenset({"lora_alpha", "lora_dropout", "target_modules"})
     outputs: ClassVar[tuple[str, ...]] = ()
+    length_info: ClassVar[tuple[str, ...]] = ()
     default_lr: ClassVar[float] = DEFAULT_ADAPTER_LR
     output: ClassVar[str] = "adapter"
 
