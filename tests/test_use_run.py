@@ -7,6 +7,7 @@ and predicted labels are the argmax of the adapter reloaded here independently o
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -173,18 +174,23 @@ def test_classify_predict_gives_label_names_without_a_label_column(tiny, classif
 
 
 def readme_recipe(adapter: Path, auto: bool):
-    """The README's plain-PEFT reload (no gelora code): the base model takes the head of ``adapter/model_config``."""
-    from peft import AutoPeftModelForSequenceClassification, PeftConfig, PeftModel
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    """The README's plain-PEFT reload (no gelora code): its code block run as written on ``adapter``, or (``auto``)
+    the AutoPeftModel keywords its next paragraph gives."""
+    from peft import AutoPeftModelForSequenceClassification
+    from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(adapter / "model_config")
     if auto:
+        config = AutoConfig.from_pretrained(adapter / "model_config")
         return AutoPeftModelForSequenceClassification.from_pretrained(
             adapter, num_labels=config.num_labels, id2label=config.id2label, label2id=config.label2id,
             problem_type=config.problem_type).eval()
-    base = AutoModelForSequenceClassification.from_pretrained(PeftConfig.from_pretrained(adapter).base_model_name_or_path,
-                                                              config=config)
-    return PeftModel.from_pretrained(base, adapter).eval()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "/model_config" in b)
+    code = block.replace('adapter = "runs/reviews/adapter"', f"adapter = {str(adapter)!r}")
+    assert code != block, "the README's recipe no longer names its adapter as the test expects"
+    scope: dict = {}
+    exec(code, scope)
+    return scope["model"].eval()
 
 
 @pytest.mark.parametrize("auto", [False, True], ids=["PeftModel", "AutoPeftModel"])
