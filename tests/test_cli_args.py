@@ -74,6 +74,8 @@ def test_shared_options_validate():
         (["bench", "--model", "m", "--out", "o", "--num-samples", "3"],
          "gelora bench: error: unrecognized arguments: --num-samples 3; see gelora bench --help"),
         (["--bogus"], "gelora: error: unrecognized arguments: --bogus; see gelora --help"),
+        (["--bogus", "bench", "--model", "m", "--out", "o"],  # before the command: the top level's
+         "gelora: error: unrecognized arguments: --bogus; see gelora --help"),
     ],
 )
 def test_an_unknown_option_is_named_by_its_command(argv, line, capsys, tmp_path, monkeypatch):

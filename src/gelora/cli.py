@@ -48,8 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, unknown = parser.parse_known_args(argv)
-        if unknown:  # named by the command's own parser, so the line points to its --help
-            (parser.commands.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+        if unknown:  # named by the parser of the part they stand in (a command's), so the line points to its --help
+            given = list(sys.argv[1:] if argv is None else argv)
+            after_command = args.command in given and given.index(args.command) < given.index(unknown[0])
+            owner = parser.commands[args.command] if after_command else parser
+            owner.error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as e:  # --help, --version, or one line on a bad option: return its status, like any error
         return e.code if isinstance(e.code, int) else 2
     if not getattr(args, "_run", None):
