@@ -22,6 +22,7 @@ from typing import Any
 
 from scipy.stats import ttest_ind_from_stats
 
+from gelora.bench.report import task_metrics
 from gelora.bench.results import RESULTS_FILE, Aggregate, ResultsLog, Summary, across_tasks, aggregate
 from gelora.bench.tasks import QA_TASKS
 from gelora.errors import GeloraError
@@ -65,9 +66,18 @@ def _not_measured(claim: str, other: str) -> str:
 
 
 def score_claim(rows: list[dict[str, Any]], gel: Cells, lora: Cells) -> str:
-    """GeLoRA's mean main score over the common tasks (per seed, then over seeds) is at least LoRA's."""
-    claim = "- mean score across tasks ≥ LoRA's at equal trainable params"
+    """GeLoRA's mean main score over the common tasks (per seed, then over seeds) is at least LoRA's.
+
+    Scores that grow with quality are averaged as the bench's own cross-task mean does; a loss (an SFT eval loss)
+    does not average with accuracies, so it is judged alone, lower being better, when no other task is common.
+    """
     tasks = _common(gel, lora)
+    better = {t: task_metrics(rows, t)[2] for t in tasks}
+    higher = any(better.values()) or not tasks
+    if higher:
+        tasks = [t for t in tasks if better[t]]
+    claim = f"- mean {'score' if higher else 'eval loss'} across tasks {'≥' if higher else '≤'} LoRA's at equal " \
+        "trainable params"
     if not tasks:
         return _not_measured(claim, LORA)
     # SQuAD's F1 is a percentage: onto the 0..1 scale of the other tasks' scores, as the bench's own mean does
@@ -81,7 +91,7 @@ def score_claim(rows: list[dict[str, Any]], gel: Cells, lora: Cells) -> str:
     noise = f"; Welch p = {p:.2f}" if math.isfinite(p) else ""
     return (
         f"{scope}: {g.mean:.4f} ± {g.std:.4f} vs {lo.mean:.4f} ± {lo.std:.4f} ({g.mean - lo.mean:+.4f}; "
-        f"n = {g.n}, {lo.n} seeds{noise}) — {_mark(g.mean >= lo.mean)}"
+        f"n = {g.n}, {lo.n} seeds{noise}) — {_mark(g.mean >= lo.mean if higher else g.mean <= lo.mean)}"
     )
 
 

@@ -354,6 +354,15 @@ def test_mean_across_tasks_puts_squad_f1_on_the_scale_of_accuracies(tmp_path):
     assert "| lora | 1 | 55.0000 |" in md  # the task's own table keeps SQuAD's scale
 
 
+def test_mean_across_tasks_says_which_loss_task_it_leaves_out(tmp_path):
+    rows = [ok_row("sft:s.jsonl", "lora", 0, 1.5) | {"metric": "loss", "greater_is_better": False},
+            ok_row("classify:c.csv", "lora", 0, 0.3)]
+    s = BenchSettings(model="m", tasks=("sft:s.jsonl", "classify:c.csv"), methods=("lora",), seeds=(0,))
+    heading, *table = write_markdown(tmp_path / "results.md", rows, s, []).split("### Mean across tasks")[1].splitlines()
+    assert heading == " (classify:c.csv; main metric of each; without sft:s.jsonl: a loss does not average with scores)"
+    assert "| lora | 0.3000 | 1 |" in "\n".join(table)
+
+
 def test_across_tasks_uses_seeds_run_on_every_task():
     rows = [ok_row("rte", "lora", 0, 0.5), ok_row("mrpc", "lora", 0, 0.7), ok_row("rte", "lora", 1, 0.9)]
     assert across_tasks(rows, "lora", ["rte", "mrpc"]) == Summary(0.6, 0.0, 1)

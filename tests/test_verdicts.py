@@ -99,3 +99,18 @@ def test_script_refuses_a_folder_without_results(tmp_path, capsys, content):
     assert verdicts.main([str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("verdicts: error: ") and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def _loss_row(method: str, seed: int, loss: float) -> dict:
+    return ok_row("sft:gsm8k", method, seed, loss) | {"metric": "eval_loss", "greater_is_better": False}
+
+
+def test_an_eval_loss_is_judged_lower_is_better_and_never_averaged_with_accuracies():
+    losses = {"gelora": [1.20, 1.22, 1.21], "lora": [1.00, 1.01, 1.02]}  # GeLoRA worse: a higher loss
+    sft = [_loss_row(m, s, v) for m, values in losses.items() for s, v in enumerate(values)]
+    score = _claims(sft)[0]
+    assert score.startswith("- mean eval loss across tasks ≤ LoRA's at equal trainable params (sft:gsm8k): 1.2100")
+    assert score.endswith("**missed**")
+    accuracy = [ok_row("rte", m, s, v) for s in range(3) for m, v in (("gelora", 0.6), ("lora", 0.5))]
+    score = _claims(sft + accuracy)[0]  # the loss task is left out of the mean of scores, as the bench's table does
+    assert "(rte): 0.6000 ± 0.0000 vs 0.5000 ± 0.0000" in score and score.endswith("**met**")

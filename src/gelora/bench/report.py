@@ -62,7 +62,8 @@ def overall_table(
 ) -> list[str]:
     """Means over the tasks whose main metric grows with quality (a loss does not average with accuracies), each
     task's score divided by its ``scales`` entry (question answering's F1 in 0..100: 100) onto the 0..1 scale."""
-    tasks = [t for t in tasks if task_metrics(rows, t)[2]]
+    losses = [t for t in tasks if not task_metrics(rows, t)[2]]
+    tasks = [t for t in tasks if t not in losses]
     if not tasks:
         return []
     cells = [c for c in cells if c.task in tasks]
@@ -70,7 +71,8 @@ def overall_table(
     rescaled = [f"{task_metrics(rows, t)[0]} of {t} / {scales[t]:g}" for t in tasks if scales.get(t, 1.0) != 1.0]
     lines = [
         f"### Mean across tasks ({', '.join(tasks)}; main metric of each"
-        + (f"; on one 0-1 scale: {', '.join(rescaled)}" if rescaled else "") + ")",
+        + (f"; on one 0-1 scale: {', '.join(rescaled)}" if rescaled else "")
+        + (f"; without {', '.join(losses)}: a loss does not average with scores" if losses else "") + ")",
         "",
         "| method | mean score ± std over seeds | n seeds | trainable params (mean) | step vs LoRA (mean) "
         "| wall s, sum over tasks (incl. profile) |",
