@@ -102,7 +102,8 @@ def settings_lines(settings: BenchSettings) -> list[str]:
         f"GeLoRA profiles on up to {settings.profile_samples} training texts",
         "- scores: final epoch on the evaluation split (no selection on it); std: sample std over seeds",
         "- trainable params: what the optimizer updates (classifier head included; AdaLoRA: its initial 1.5 R "
-        "allocation, budget-matched at its final average rank R); adapter params (plan): LoRA matrices of the plan",
+        "allocation, budget-matched at its final average rank R; GeoLoRA: U, S, V at its final ranks, which it "
+        "reached from larger ones); adapter params (plan): LoRA matrices of the plan",
         "- wall s: the runner's wall time (data, model build incl. EVA's SVD pass, training, evaluation) "
         "plus, for GeLoRA, the profile + plan time of its task (charged in full to every seed)",
         "",
