@@ -40,6 +40,7 @@ def test_sft_trains_on_completions_and_scores_loss_and_generations(chat_model, t
 def test_packing_and_truncation_are_counted(chat_model, tmp_path):
     metrics = runner.train(sft_config(chat_model, tmp_path / "run", packing=True))
     assert metrics["packed_blocks"] < 24 and metrics["train_truncated"] == 0
+    assert metrics["train_rows"] == 24 and metrics["train_samples"] == metrics["packed_blocks"]
     short = runner.train(replace(sft_config(chat_model, tmp_path / "short"), max_length=12))
     assert short["train_truncated"] > 0
 

@@ -82,7 +82,8 @@ class SupervisedFineTuning(Task):
             data.collate = default_data_collator
         data.profile_texts = [(prompt + completion,) for prompt, completion in trained.texts]
         data.info = {"train_truncated": trained.truncated, "train_dropped": trained.dropped, **data.info,
-                     "packed_blocks": len(data.train) if options.packing else None}
+                     "packed_blocks": len(data.train) if options.packing else None,
+                     "train_rows": len(trained.rows)}  # train_samples counts what the model is fed: packed blocks
         return data
 
     def hold_out(self, rows, fraction: float):
