@@ -178,6 +178,21 @@ def test_budget_keeps_the_largest_singular_values_across_layers():
     assert budget_ranks(sigmas, {"a": 3, "b": 3}, budget=4, r_min=1) == {"a": 2, "b": 2}
     assert budget_ranks(sigmas, {"a": 3, "b": 3}, budget=5, r_min=1) == {"a": 2, "b": 3}
     assert budget_ranks(sigmas, {"a": 2, "b": 1}, budget=5, r_min=1) == {"a": 2, "b": 1}
+    # "b" is narrower than r_min = 2 (rank 1 at most): its floor is 1, and the budget's rest goes to "a"
+    assert budget_ranks(sigmas, {"a": 3, "b": 1}, budget=3, r_min=2) == {"a": 2, "b": 1}
+
+
+def test_global_budget_with_a_layer_narrower_than_r_min():
+    """A 2-output head under r_min = 3: its rank stays within its own 2 (it used to be given 3 and raise)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 2))
+    apply_geolora(net, GeoLoRAConfig(["0", "1", "2"], r_init=3, r_min=3, r_max=6, tau=0.0, rank_budget=9))
+    integrator = GeoLoRAIntegrator(net, torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1))
+    for _ in range(3):
+        net(torch.randn(16, 6)).pow(2).sum().backward()
+        integrator.step()
+    ranks = integrator.ranks()
+    assert ranks["2"] <= 2 and sum(ranks.values()) <= 9 and min(ranks["0"], ranks["1"]) >= 3
 
 
 def test_global_budget_caps_total_rank_during_training():

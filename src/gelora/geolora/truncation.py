@@ -24,19 +24,21 @@ def tolerance_rank(sigma: torch.Tensor, tau: float, r_min: int, r_max: int) -> i
 def budget_ranks(sigmas: dict[str, torch.Tensor], ranks: dict[str, int], budget: int, r_min: int) -> dict[str, int]:
     """Cut ``ranks`` to a total of ``budget`` by keeping the largest singular values over all layers.
 
-    Every layer keeps at least ``r_min``; beyond that, the ``budget - n_layers * r_min``
-    largest of the remaining candidate values (``sigma[r_min:rank]`` of each layer) survive.
+    Every layer keeps at least ``r_min``, or all of its rank where that is smaller (a layer narrower than ``r_min``);
+    beyond that, the ``budget - sum(floors)`` largest of the remaining candidate values (``sigma[floor:rank]`` of
+    each layer) survive, so no layer exceeds its own ``ranks`` entry.
     """
     if sum(ranks.values()) <= budget:
         return dict(ranks)
     names = list(ranks)
+    floors = [min(r_min, ranks[name]) for name in names]
     values, owners = [], []
     for i, name in enumerate(names):
-        candidates = sigmas[name][r_min : ranks[name]].detach().float().cpu()
+        candidates = sigmas[name][floors[i] : ranks[name]].detach().float().cpu()
         values.append(candidates)
         owners.append(torch.full((candidates.numel(),), i))
     values, owners = torch.cat(values), torch.cat(owners)
-    keep = max(budget - r_min * len(names), 0)
+    keep = max(budget - sum(floors), 0)
     kept = owners[torch.argsort(values, descending=True, stable=True)[:keep]]
     counts = torch.bincount(kept, minlength=len(names))
-    return {name: r_min + int(counts[i]) for i, name in enumerate(names)}
+    return {name: floors[i] + int(counts[i]) for i, name in enumerate(names)}
