@@ -39,6 +39,8 @@ class GeoLoRAConfig:
     augment_every
         Basis augmentation + truncation every this many optimizer steps; the steps in between
         only update ``S`` (and other trainable modules) with the user's optimizer, in fixed bases.
+        Not the authors' "coefficient steps" (they train the augmented ``S`` between augmentation and
+        truncation); 1, the paper's scheme, did better in a check (``docs/geolora.md``).
     geometric_lr
         Step size of the geometric step; ``None`` uses the current learning rate of the
         optimizer's parameter group holding the layer's ``S``.
