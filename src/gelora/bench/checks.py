@@ -58,10 +58,10 @@ def _local_copy_hint(bench_task):
     try:
         yield
     except GeloraError as e:
-        source = bench_task.label.partition(":")[2]
-        if source not in PRESETS or bench_task.data.data != PRESETS[source]["hub"]:
+        preset = bench_task.preset
+        if preset is None or bench_task.data.data != PRESETS[preset]["hub"]:
             raise
-        raise GeloraError(f"{e}; a local copy is read instead from a folder {source}/ beside the GLUE folder of "
+        raise GeloraError(f"{e}; a local copy is read instead from a folder {preset}/ beside the GLUE folder of "
                           f"--data-dir (or ${DATA_DIR_ENV})") from None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from gelora.bench.methods import DEFAULT_METHODS, MethodSpec, parse_methods
 from gelora.cli_args import option
-from gelora.bench.tasks import PRESETS, BenchTask, parse_task
+from gelora.bench.tasks import BenchTask, parse_task
 from gelora.errors import GeloraError, flag
 from gelora.io import atomic_write_json
 from gelora.outdir import OutputFolder
@@ -116,8 +116,7 @@ class BenchSettings:
             verb, them = ("is", "it") if len(sft_options) == 1 else ("are", "them")
             raise GeloraError(f"{flags} {verb} for sft tasks, and --tasks has none; drop {them} or add one, e.g. "
                               "sft:gsm8k or sft:FILE")
-        if (self.prompt_column or self.completion_column) and all(t.label.partition(":")[2] in PRESETS
-                                                                  for t in sft_tasks):
+        if (self.prompt_column or self.completion_column) and all(t.preset for t in sft_tasks):
             own = "has its" if len(sft_tasks) == 1 else "have their"
             raise GeloraError(f"--prompt-column/--completion-column name the columns of sft:FILE tasks, and "
                               f"{', '.join(t.label for t in sft_tasks)} {own} own; drop them")

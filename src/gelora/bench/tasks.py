@@ -43,6 +43,12 @@ class BenchTask:
         return re.sub(r"[^\w.=+-]+", "_", self.label)
 
     @property
+    def preset(self) -> str | None:
+        """The known data set this task reads (``gsm8k`` for ``sft:gsm8k``), or None (a GLUE task, a user's data)."""
+        kind, _, source = self.label.partition(":")
+        return source if kind in KINDS and source in PRESETS else None
+
+    @property
     def score_scale(self) -> float:
         """What a perfect main score is: 100 for question answering (SQuAD's percentages), else 1."""
         return 100.0 if self.task in QA_TASKS else 1.0

@@ -139,10 +139,14 @@ def numbers_as_text(dataset, columns: Iterable[str]):
         values = dataset[column]
         empty = next((i for i, v in enumerate(values) if v is None or v != v), None)  # v != v: NaN
         if empty is not None:
-            raise GeloraError(f"row {empty}: no {column} (an empty cell or null); fill or drop the row")
+            raise _empty_cell(empty, column)
         texts = [str(int(v)) if float(v).is_integer() else str(v) for v in values]
         dataset = dataset.remove_columns(column).add_column(column, texts)
     return dataset.select_columns(order)
+
+
+def _empty_cell(index: int, column: str) -> GeloraError:
+    return GeloraError(f"row {index}: no {column} (an empty cell or null); fill or drop the row")
 
 
 def check_row(row: dict, index: int) -> None:
@@ -153,7 +157,7 @@ def check_row(row: dict, index: int) -> None:
     for column in (PROMPT, COMPLETION):
         value = row[column]
         if value is None:
-            raise GeloraError(f"row {index}: no {column} (an empty cell or null); fill or drop the row")
+            raise _empty_cell(index, column)
         if not isinstance(value, str):
             raise GeloraError(
                 f"row {index}: the {column} is not text ({type(value).__name__} {value!r}); "
